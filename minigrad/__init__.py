@@ -1,0 +1,14 @@
+"""minigrad: a small, readable deep-learning engine on NumPy, with numba kernels.
+
+Start reading at :mod:`minigrad.autograd` (the backward walk), then
+:mod:`minigrad.tensor`, then the ops in :mod:`minigrad.ops`.  ``docs/TOUR.md`` gives
+the full reading order.
+"""
+from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad
+from .gradcheck import gradcheck
+from .tensor import Tensor
+
+__version__ = "0.1.0"
+
+__all__ = ["Tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled",
+           "gradcheck", "__version__"]
