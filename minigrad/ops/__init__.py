@@ -1,0 +1,5 @@
+"""The differentiable operations, one family a file; each Function is followed by its wrapper.
+
+Import them through :mod:`minigrad.functional` (``import minigrad.functional as F``).
+"""
+from . import activation, elementwise, loss, matmul, reduce, shape  # noqa: F401
