@@ -1,0 +1,131 @@
+"""Training-time augmentation: random small changes that keep the expression.
+
+Each image in a batch gets its own random affine warp (shift, horizontal
+flip, rotation, zoom), sampled bilinearly with edge padding (the border
+pixels repeat, so no black frames appear), then its own contrast and
+brightness change:
+
+    out = clip(contrast * (x - mean(x)) + mean(x) + brightness, lo, hi)
+
+where [lo, hi] is the batch's value range, so the images stay in their
+original range ([0, 1] from ``fer.data.to_float``, or anything else).
+
+The warp is one numba loop over the output pixels. On one core of a busy
+2-core machine, NumPy's version (a gather per bilinear corner) managed
+about 9,000 images/s and this one about 50,000 (48x48, batches of 256):
+ten times what training the dense network consumes, a hundred times the CNN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+class Augmenter:
+    """Random augmentation of (N, C, H, W) float32 batches, seeded.
+
+    shift: largest translation, in pixels (4: about a tenth of a face).
+    flip: mirror left-right with probability 1/2 (faces are near-symmetric).
+    rotate: largest rotation, in degrees (10: a tilted head).
+    scale: largest zoom change, as a fraction (0.1: 90% to 110%).
+    brightness: largest brightness shift, as a fraction of the value range.
+    contrast: largest contrast change, as a fraction (0.2: 80% to 120%).
+    seed: seeds the Augmenter's own generator: the same seed and the same
+        sequence of batches give the same output.
+
+    All zero (``Augmenter.identity()``) returns a copy of its input.
+    """
+
+    def __init__(self, shift: float = 4, flip: bool = True, rotate: float = 10.0, scale: float = 0.1,
+                 brightness: float = 0.2, contrast: float = 0.2, seed: int = 0):
+        if min(shift, rotate, scale, brightness, contrast) < 0 or scale >= 1 or contrast >= 1:
+            raise ValueError("augmentation amounts must be >= 0, and scale and contrast < 1")
+        self.shift, self.flip, self.rotate, self.scale = shift, flip, rotate, scale
+        self.brightness, self.contrast = brightness, contrast
+        self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def identity(cls) -> Augmenter:
+        return cls(shift=0, flip=False, rotate=0, scale=0, brightness=0, contrast=0)
+
+    @property
+    def is_identity(self) -> bool:
+        return not (self.shift or self.flip or self.rotate or self.scale or self.brightness or self.contrast)
+
+    def __repr__(self) -> str:
+        return (f"Augmenter(shift={self.shift}, flip={self.flip}, rotate={self.rotate}, scale={self.scale}, "
+                f"brightness={self.brightness}, contrast={self.contrast})")
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """images: (N, C, H, W) float32 -> new (N, C, H, W) float32 array."""
+        if images.ndim != 4 or min(images.shape[2:]) < 2:
+            raise ValueError(f"Augmenter expects (N, C, H, W) images, H and W >= 2; got shape {images.shape}")
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        if self.is_identity or len(images) == 0:
+            return images.copy()
+        n, _, h, w = images.shape
+        # Draw every parameter even when its range is zero, so that the
+        # random stream (and hence the output) depends only on the seed.
+        def uniform(limit):
+            return self.rng.uniform(-limit, limit, n)
+
+        angle, zoom = np.deg2rad(uniform(self.rotate)), 1 + uniform(self.scale)
+        tx, ty = uniform(self.shift), uniform(self.shift)
+        mirror = np.where((self.rng.random(n) < 0.5) & self.flip, -1.0, 1.0)
+        contrast, brightness = 1 + uniform(self.contrast), uniform(self.brightness)
+
+        # Inverse map, output pixel -> input pixel, about the image centre:
+        # undo the shift, then the rotation and zoom, then the flip.
+        cy, cx = (h - 1) / 2, (w - 1) / 2
+        cos, sin = np.cos(angle) / zoom, np.sin(angle) / zoom
+        matrices = np.empty((n, 2, 3), np.float32)
+        matrices[:, 0, 0], matrices[:, 0, 1] = mirror * cos, mirror * sin
+        matrices[:, 1, 0], matrices[:, 1, 1] = -sin, cos
+        matrices[:, 0, 2] = cx - mirror * (cos * (cx + tx) + sin * (cy + ty))
+        matrices[:, 1, 2] = cy + sin * (cx + tx) - cos * (cy + ty)
+
+        lo, hi = images.min(), images.max()
+        out = np.empty_like(images)
+        _warp(images, matrices, contrast.astype(np.float32), (brightness * (hi - lo)).astype(np.float32),
+              lo, hi, out)
+        return out
+
+
+# fastmath lets LLVM reorder the float arithmetic (about 1.5x faster); safe
+# here because no NaN or infinity can arise from finite images.
+@njit(cache=True, fastmath=True)
+def _warp(images, matrices, contrast, brightness, lo, hi, out):
+    """Warp, then change contrast and brightness, one image at a time:
+
+        warped = images[i, c] sampled at (sx, sy) = matrices[i] @ (x, y, 1)
+        out[i, c, y, x] = clip(contrast[i] * (warped - m) + m + brightness[i], lo, hi)
+
+    with m the mean of images[i]. Sampling is bilinear, with the coordinates
+    clamped to the image (edge padding).
+
+    images, out: (N, C, H, W) float32; matrices: (N, 2, 3) float32;
+    contrast, brightness: (N,) float32; lo, hi: float32. Everything stays
+    float32: one float64 constant would make numba promote the arithmetic.
+    """
+    n, channels, h, w = images.shape
+    zero, x_max, y_max = np.float32(0), np.float32(w - 1), np.float32(h - 1)
+    for i in range(n):
+        mean = images[i].sum() / np.float32(channels * h * w)
+        gain, bias = contrast[i], (1 - contrast[i]) * mean + brightness[i]
+        m00, m01, m02 = matrices[i, 0, 0], matrices[i, 0, 1], matrices[i, 0, 2]
+        m10, m11, m12 = matrices[i, 1, 0], matrices[i, 1, 1], matrices[i, 1, 2]
+        for c in range(channels):
+            src, dst = images[i, c], out[i, c]
+            for y in range(h):
+                row_x, row_y = m01 * np.float32(y) + m02, m11 * np.float32(y) + m12
+                for x in range(w):
+                    sx = min(max(m00 * np.float32(x) + row_x, zero), x_max)
+                    sy = min(max(m10 * np.float32(x) + row_y, zero), y_max)
+                    # On the last row or column, interpolate from the one before
+                    # with weight 1, so that x0 + 1 and y0 + 1 always exist.
+                    x0, y0 = min(int(sx), w - 2), min(int(sy), h - 2)
+                    ax, ay = sx - np.float32(x0), sy - np.float32(y0)
+                    top = src[y0, x0] + ax * (src[y0, x0 + 1] - src[y0, x0])
+                    bottom = src[y0 + 1, x0] + ax * (src[y0 + 1, x0 + 1] - src[y0 + 1, x0])
+                    dst[y, x] = min(max(gain * (top + ay * (bottom - top)) + bias, lo), hi)

@@ -1,0 +1,110 @@
+"""Image files: one user photo, or FER2013's image release (folders of files).
+
+Any image Pillow reads becomes a 48x48 uint8 grey image, the way the model
+sees FER2013: converted to Pillow's 'L' (luma) mode, cropped to a centred
+square (so a face is not squashed) and resized with Lanczos filtering.
+
+The image release lays its files out as ``<root>/<split>/<emotion>/*.jpg``
+(split: train, test), with emotion folders named after ``fer.LABELS`` (or
+0..6). A folder that directly holds emotion folders is one split.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from fer import LABELS
+from fer.formats import IMAGE_SIZE, DataError, Dataset
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff",
+                              ".webp", ".pgm", ".ppm"})
+# Files an operating system leaves in folders; never data.
+_SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
+_EMOTION_FOLDERS = {name: k for k, name in enumerate(LABELS)} | {str(k): k for k in range(len(LABELS))}
+
+
+def is_image_file(path: str | Path) -> bool:
+    """Whether the name has a common image extension (the file is not opened)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read any image file as (48, 48) uint8 grey values; DataError if unreadable."""
+    return read_image_converted(path)[0]
+
+
+def read_image_converted(path: str | Path) -> tuple[np.ndarray, bool]:
+    """(image (48, 48) uint8, whether it had to be converted or resized)."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)   # phone photos are stored sideways
+            converted = im.mode != "L" or im.size != (IMAGE_SIZE, IMAGE_SIZE)
+            im = im.convert("L")
+            if im.size != (IMAGE_SIZE, IMAGE_SIZE):
+                im = ImageOps.fit(im, (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
+            return np.array(im, dtype=np.uint8), converted
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        # Pillow's UnidentifiedImageError is an OSError, as is a truncated file.
+        reason = "not an image file" if isinstance(e, Image.UnidentifiedImageError) else str(e)
+        raise DataError(f"{path}: cannot read the image ({reason})") from None
+
+
+def find_image_splits(root: Path) -> dict[str, Path]:
+    """{split name: folder of emotion folders} in an image-release layout,
+    empty if ``root`` is not one."""
+    if _has_emotion_folders(root):
+        return {root.name.lower() if root.name.lower() in ("train", "test") else "train": root}
+    return {sub.name.lower(): sub for sub in sorted(root.iterdir())
+            if sub.is_dir() and _has_emotion_folders(sub)}
+
+
+def read_image_folder(root: Path, skip_bad_rows: bool = False) -> tuple[dict[str, Dataset], Counter, int]:
+    """Read an image-release folder.
+
+    Returns ({split: Dataset}, {reason: files skipped}, number of images that
+    were converted to 48x48 grey). Raises DataError on the first unreadable
+    file (unless ``skip_bad_rows``) or an unknown emotion folder.
+    """
+    splits, skipped, converted = {}, Counter(), 0
+    for split, folder in find_image_splits(root).items():
+        images, labels = [], []
+        for label, emotion_dir in _emotion_folders(folder):
+            for file in sorted(emotion_dir.iterdir()):
+                if file.name.startswith(".") or file.name.lower() in _SYSTEM_FILES or file.is_dir():
+                    continue
+                try:
+                    image, was_converted = read_image_converted(file)
+                except DataError:
+                    if not skip_bad_rows:
+                        raise
+                    skipped["unreadable image"] += 1
+                    continue
+                images.append(image)
+                labels.append(label)
+                converted += was_converted
+        if images:
+            splits[split] = Dataset(np.stack(images)[:, None], np.array(labels, np.int64),
+                                    source=f"FER2013 images ({root.name}/)")
+    return splits, skipped, converted
+
+
+def _emotion_folders(folder: Path) -> list[tuple[int, Path]]:
+    """[(label, folder)] in label order; DataError for a folder that is not an emotion."""
+    found = []
+    for sub in folder.iterdir():
+        if sub.is_dir():
+            if sub.name.lower() not in _EMOTION_FOLDERS:
+                raise DataError(f"{sub}: unknown emotion folder (expected one of {', '.join(LABELS)})")
+            found.append((_EMOTION_FOLDERS[sub.name.lower()], sub))
+    return sorted(found)
+
+
+def _has_emotion_folders(folder: Path) -> bool:
+    return folder.is_dir() and any(sub.is_dir() and sub.name.lower() in _EMOTION_FOLDERS
+                                   for sub in folder.iterdir())

@@ -1,0 +1,113 @@
+"""fer.augment: shapes and order kept, seeded, and each distortion doing what it says."""
+
+import numpy as np
+import pytest
+
+from fer.augment import Augmenter
+from fer.data import to_float
+from fer.synthetic import make_faces
+
+OFF = dict(shift=0, flip=False, rotate=0, scale=0, brightness=0, contrast=0)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    images, labels, _ = make_faces(64, seed=0)
+    return to_float(images), labels
+
+
+def test_shape_dtype_range_and_input_untouched(batch):
+    images, _ = batch
+    before = images.copy()
+    out = Augmenter(seed=0)(images)
+    assert out.shape == images.shape and out.dtype == np.float32
+    assert images.min() <= out.min() and out.max() <= images.max()
+    np.testing.assert_array_equal(images, before)
+
+
+def test_deterministic_for_a_seed(batch):
+    images, _ = batch
+    a, b = Augmenter(seed=7), Augmenter(seed=7)
+    first = a(images)
+    np.testing.assert_array_equal(first, b(images))
+    assert not np.array_equal(first, a(images))   # the next batch gets new draws
+    assert not np.array_equal(first, Augmenter(seed=8)(images))
+
+
+def test_each_image_stays_with_its_label():
+    """Augmenting must not reorder the batch (labels[i] must still describe
+    output[i]): image i is a flat grey level g[i] with faint noise, which
+    the warps (with edge padding) keep, so output i must still average g[i]."""
+    grey = np.linspace(0.1, 0.9, 64, dtype=np.float32)
+    noise = np.random.default_rng(0).normal(0, 0.01, (64, 1, 48, 48)).astype(np.float32)
+    out = Augmenter(brightness=0, contrast=0, seed=1)(grey[:, None, None, None] + noise)
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), grey, atol=0.003)
+
+
+def test_identity_is_a_copy(batch):
+    images, _ = batch
+    identity = Augmenter.identity()
+    assert identity.is_identity and not Augmenter().is_identity
+    out = identity(images)
+    np.testing.assert_array_equal(out, images)
+    assert out is not images
+
+
+def test_flip_mirrors_about_half(batch):
+    images, _ = batch
+    out = Augmenter(**{**OFF, "flip": True}, seed=0)(images)
+    flipped = np.array([np.allclose(o, i[..., ::-1]) for o, i in zip(out, images)])
+    kept = np.array([np.allclose(o, i) for o, i in zip(out, images)])
+    assert (flipped | kept).all() and 16 < flipped.sum() < 48
+
+
+def dot_images(n, col=24):
+    """A smooth spot (Gaussian, sigma 1.5 pixels) at row 23.5, the centre
+    line, and column ``col``: smooth, so that resampling keeps its centre."""
+    rows, cols = np.indices((48, 48))
+    spot = np.exp(-((rows - 23.5) ** 2 + (cols - col) ** 2) / (2 * 1.5 ** 2)).astype(np.float32)
+    return np.tile(spot, (n, 1, 1, 1))
+
+
+def centre_of_mass(images):
+    weights = images[:, 0]
+    rows, cols = np.indices(weights.shape[1:])
+    total = weights.sum(axis=(1, 2))
+    return (weights * rows).sum(axis=(1, 2)) / total, (weights * cols).sum(axis=(1, 2)) / total
+
+
+def test_shift_moves_by_at_most_shift_pixels():
+    out = Augmenter(**{**OFF, "shift": 3}, seed=0)(dot_images(200))
+    rows, cols = centre_of_mass(out)
+    assert np.abs(rows - 23.5).max() <= 3.01 and np.abs(cols - 24).max() <= 3.01
+    assert np.abs(cols - 24).max() > 2   # and does move
+    mass = out.sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(mass, mass[0], rtol=1e-3)   # and keeps the mass
+
+
+def test_rotation_and_scale_keep_the_centre_and_move_the_edge():
+    images = dot_images(200, col=40)   # 16.5 pixels right of the centre (23.5, 23.5)
+    out = Augmenter(**{**OFF, "rotate": 10, "scale": 0.1}, seed=0)(images)
+    rows, cols = centre_of_mass(out)
+    radius = np.hypot(rows - 23.5, cols - 23.5)
+    angle = np.degrees(np.arctan2(rows - 23.5, cols - 23.5))
+    assert (radius > 16.5 * 0.9 - 0.05).all() and (radius < 16.5 * 1.1 + 0.05).all()
+    assert radius.max() - radius.min() > 2   # and zooms
+    assert np.abs(angle).max() <= 10.5 and np.abs(angle).max() > 5
+
+
+def test_brightness_and_contrast():
+    images = np.random.default_rng(0).uniform(0.3, 0.7, (200, 1, 48, 48)).astype(np.float32)
+    out = Augmenter(**{**OFF, "brightness": 0.1, "contrast": 0.2}, seed=0)(images)
+    value_range = images.max() - images.min()
+    mean_shift = out.mean(axis=(1, 2, 3)) - images.mean(axis=(1, 2, 3))
+    assert np.abs(mean_shift).max() <= 0.1 * value_range + 1e-4
+    ratio = out.std(axis=(1, 2, 3)) / images.std(axis=(1, 2, 3))
+    assert ratio.min() >= 0.8 - 1e-3 and ratio.max() <= 1.2 + 1e-3 and ratio.max() - ratio.min() > 0.2
+
+
+def test_rejects_bad_input():
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        Augmenter()(np.zeros((48, 48), np.float32))
+    with pytest.raises(ValueError):
+        Augmenter(scale=1.5)
