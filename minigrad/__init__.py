@@ -6,9 +6,10 @@ the full reading order.
 """
 from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import gradcheck
+from .random import manual_seed
 from .tensor import Tensor
 
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled",
-           "gradcheck", "__version__"]
+           "gradcheck", "manual_seed", "__version__"]

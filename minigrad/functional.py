@@ -8,10 +8,15 @@ from .ops.loss import cross_entropy
 from .ops.matmul import linear, matmul
 from .ops.reduce import max, mean, min, sum
 from .ops.shape import concatenate, flatten, getitem, pad, permute, reshape, stack, transpose
+from .ops.conv import conv2d
+from .ops.dropout import dropout
+from .ops.norm import batch_norm
+from .ops.pool import max_pool2d
 
 __all__ = [
     "abs", "add", "cast", "clip", "concatenate", "cross_entropy", "div", "exp", "flatten", "getitem",
     "leaky_relu", "linear", "log", "log_softmax", "matmul", "max", "maximum", "mean", "min", "minimum",
     "mul", "neg", "pad", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt", "stack",
     "sub", "sum", "tanh", "transpose",
+    "conv2d", "max_pool2d", "batch_norm", "dropout",
 ]

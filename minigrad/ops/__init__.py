@@ -3,3 +3,4 @@
 Import them through :mod:`minigrad.functional` (``import minigrad.functional as F``).
 """
 from . import activation, elementwise, loss, matmul, reduce, shape  # noqa: F401
+from . import conv, dropout, norm, pool  # noqa: F401

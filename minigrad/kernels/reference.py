@@ -1,0 +1,188 @@
+"""Slow, obvious versions of every kernel: written to be read, used as test oracles.
+
+Each function here computes exactly what its fast twin in conv.py, pool.py or
+norm.py computes, with the same signature and output layout, but as plain
+loops and simple NumPy, straight from the formula in its docstring. When a
+fast kernel and its twin disagree, trust this file.
+
+`conv2d_direct` is the teaching version of a convolution: the defining sum,
+evaluated one output pixel at a time, with no im2col at all.
+"""
+import numpy as np
+
+
+def _pad(x, pad_h, pad_w):
+    return np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
+
+
+def _pair(v):
+    return (v, v) if np.isscalar(v) else tuple(v)
+
+
+def conv2d_direct(x, w, b=None, stride=1, padding=0):
+    """Convolution by its definition (cross-correlation, as in every DL library).
+
+    x: (N, C, H, W), w: (O, C, kh, kw), b: (O,) or None; stride, padding: int
+    or pair. With xpad = x zero-padded by `padding` on each side:
+
+        y[n, o, oh, ow] = b[o] + sum_{c, i, j} w[o, c, i, j] * xpad[n, c, oh*sh + i, ow*sw + j]
+
+    Returns y: (N, O, OH, OW), OH = (H + 2*ph - kh) // sh + 1, in x's dtype.
+    """
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    xp = _pad(x, ph, pw)
+    OH, OW = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    y = np.zeros((N, O, OH, OW), x.dtype)
+    for n in range(N):
+        for o in range(O):
+            for oh in range(OH):
+                for ow in range(OW):
+                    window = xp[n, :, oh * sh:oh * sh + kh, ow * sw:ow * sw + kw]
+                    y[n, o, oh, ow] = np.sum(window * w[o]) + (0 if b is None else b[o])
+    return y
+
+
+def im2col(x, kh, kw, stride=1, pad_h=0, pad_w=0):
+    """Patches as rows: cols[(n*OH + oh)*OW + ow, (c*kh + i)*kw + j] = xpad[n, c, oh*sh + i, ow*sw + j].
+
+    x: (N, C, H, W) -> cols: (N*OH*OW, C*kh*kw). Row r holds the receptive
+    field of output pixel (n, oh, ow), flattened in the same (c, i, j) order as
+    w.reshape(O, -1), so cols @ w.reshape(O, -1).T is the convolution in
+    channels-last (NHWC) order.
+    """
+    sh, sw = _pair(stride)
+    N, C, H, W = x.shape
+    xp = _pad(x, pad_h, pad_w)
+    OH, OW = (H + 2 * pad_h - kh) // sh + 1, (W + 2 * pad_w - kw) // sw + 1
+    cols = np.zeros((N * OH * OW, C * kh * kw), x.dtype)
+    for n in range(N):
+        for oh in range(OH):
+            for ow in range(OW):
+                patch = xp[n, :, oh * sh:oh * sh + kh, ow * sw:ow * sw + kw]
+                cols[(n * OH + oh) * OW + ow] = patch.reshape(-1)
+    return cols
+
+
+def col2im(gcols, x_shape, kh, kw, stride=1, pad_h=0, pad_w=0):
+    """Adjoint of im2col: scatter each row back onto its patch, summing overlaps.
+
+    gcols: (N*OH*OW, C*kh*kw) -> gx: x_shape = (N, C, H, W). Because im2col
+    copies xpad[n, c, h, w] into every row whose window covers (h, w), its
+    gradient is the sum of gcols over those places; whatever lands on the
+    padding is cropped away.
+    """
+    sh, sw = _pair(stride)
+    N, C, H, W = x_shape
+    OH, OW = (H + 2 * pad_h - kh) // sh + 1, (W + 2 * pad_w - kw) // sw + 1
+    gxp = np.zeros((N, C, H + 2 * pad_h, W + 2 * pad_w), gcols.dtype)
+    for n in range(N):
+        for oh in range(OH):
+            for ow in range(OW):
+                patch = gcols[(n * OH + oh) * OW + ow].reshape(C, kh, kw)
+                gxp[n, :, oh * sh:oh * sh + kh, ow * sw:ow * sw + kw] += patch
+    return gxp[:, :, pad_h:pad_h + H, pad_w:pad_w + W].copy()
+
+
+def nhwc_to_nchw(y2d, N, OH, OW, O, bias=None):
+    """y[n, o, oh, ow] = y2d[(n*OH + oh)*OW + ow, o] (+ bias[o])."""
+    y = y2d.reshape(N, OH, OW, O).transpose(0, 3, 1, 2)
+    return (y if bias is None else y + bias.reshape(1, O, 1, 1)).copy()
+
+
+def nchw_to_nhwc(x):
+    """x2d[(n*H + h)*W + w, c] = x[n, c, h, w]."""
+    N, C, H, W = x.shape
+    return x.transpose(0, 2, 3, 1).reshape(N * H * W, C).copy()
+
+
+def max_pool2d_forward(x, k, stride=None):
+    """y[n, c, oh, ow] = max of the k x k window at (oh*s, ow*s); argmax = h*W + w of the winner.
+
+    x: (N, C, H, W) -> y, argmax: (N, C, OH, OW), OH = (H - k)//s + 1 (floor
+    mode, no padding). Ties: first maximum in row-major order (np.argmax);
+    a NaN wins its window.
+    """
+    s = k if stride is None else stride
+    N, C, H, W = x.shape
+    OH, OW = (H - k) // s + 1, (W - k) // s + 1
+    y = np.zeros((N, C, OH, OW), x.dtype)
+    argmax = np.zeros((N, C, OH, OW), np.int32)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(OH):
+                for ow in range(OW):
+                    window = x[n, c, oh * s:oh * s + k, ow * s:ow * s + k]
+                    i, j = divmod(int(np.argmax(window)), k)  # np.argmax returns the first NaN
+                    y[n, c, oh, ow] = window[i, j]
+                    argmax[n, c, oh, ow] = (oh * s + i) * W + (ow * s + j)
+    return y, argmax
+
+
+def max_pool2d_backward(gy, argmax, x_shape, k, stride=None):
+    """gx = 0 except at each window's winner, which gets gy (summed if it wins several windows)."""
+    N, C, H, W = x_shape
+    gx = np.zeros((N, C, H * W), gy.dtype)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(gy.shape[2]):
+                for ow in range(gy.shape[3]):
+                    gx[n, c, argmax[n, c, oh, ow]] += gy[n, c, oh, ow]
+    return gx.reshape(x_shape)
+
+
+def batch_norm_forward_train(x3, weight, bias, eps=1e-5, relu=False):
+    """Normalise each channel with its batch statistics, then scale and shift.
+
+    x3: (N, C, L); statistics over axes (0, 2), M = N*L values per channel:
+        mean = sum(x)/M,  var = sum((x - mean)^2)/M  (biased),
+        invstd = 1/sqrt(var + eps),  y = weight * (x - mean) * invstd + bias.
+    Returns y3 (N, C, L), mean (C,), invstd (C,), all in x3's dtype.
+    """
+    C = x3.shape[1]
+    weight = np.ones(C) if weight is None else weight
+    bias = np.zeros(C) if bias is None else bias
+    x = x3.astype(np.float64)
+    mean = x.mean(axis=(0, 2))
+    var = ((x - mean[:, None]) ** 2).mean(axis=(0, 2))
+    invstd = 1.0 / np.sqrt(var + eps)
+    y = weight[:, None] * (x - mean[:, None]) * invstd[:, None] + bias[:, None]
+    if relu:
+        y = np.maximum(y, 0.0)
+    return y.astype(x3.dtype), mean.astype(x3.dtype), invstd.astype(x3.dtype)
+
+
+def batch_norm_backward(gy3, x3, mean, invstd, weight, y3=None):
+    """Backward of batch norm by the chain rule, one node of the forward graph at a time.
+
+    Forward graph per channel: d = x - mean, var = mean(d^2), invstd = (var+eps)^-1/2,
+    xhat = d*invstd, y = weight*xhat + bias. Walking it backwards (means over M = N*L):
+        g      = gy * (y3 > 0 if y3 is given, i.e. fused ReLU)
+        gbias  = sum g,   gweight = sum g*xhat,   gxhat = g*weight
+        ginv   = sum gxhat*d,  gvar = ginv * (-1/2) * invstd^3
+        gd     = gxhat*invstd + gvar * 2d/M
+        gx     = gd - mean(gd)            (the mean subtracts from every x)
+    This is deliberately not the fused three-term formula of norm.py, so the
+    test compares two independent derivations.
+    """
+    C = x3.shape[1]
+    weight = np.ones(C) if weight is None else weight
+
+    def f(a):  # a (C,) per-channel vector, as float64 broadcastable against (N, C, L)
+        return np.asarray(a, np.float64).reshape(1, -1, 1)
+
+    g = gy3.astype(np.float64) * (1.0 if y3 is None else (y3 > 0))
+    M = x3.shape[0] * x3.shape[2]
+    d = x3.astype(np.float64) - f(mean)
+    istd = f(invstd)
+    xhat = d * istd
+    gbias = g.sum(axis=(0, 2))
+    gweight = (g * xhat).sum(axis=(0, 2))
+    gxhat = g * f(weight)
+    ginv = (gxhat * d).sum(axis=(0, 2), keepdims=True)
+    gvar = ginv * -0.5 * istd ** 3
+    gd = gxhat * istd + gvar * 2.0 * d / M
+    gx = gd - gd.mean(axis=(0, 2), keepdims=True)
+    dt = x3.dtype
+    return gx.astype(dt), gweight.astype(dt), gbias.astype(dt)

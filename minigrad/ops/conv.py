@@ -1,0 +1,208 @@
+"""2-D convolution as a matrix product: im2col, a BLAS GEMM, and col2im for the way back.
+
+A convolution of x (N, C, H, W) with w (O, C, kh, kw) at stride s and padding
+(ph, pw) computes, for every output position,
+
+    y[n, o, p, q] = b[o] + sum_{c, i, j} w[o, c, i, j] * xpad[n, c, s*p + i, s*q + j].
+
+``im2col`` copies every receptive field into one row of a matrix
+``cols`` (N*OH*OW, C*kh*kw) (column index c*kh*kw + i*kw + j, the order of
+``w.reshape(O, -1)``'s columns), which turns the sum into one matrix product::
+
+    Y = W2 @ cols^T            W2 = w.reshape(O, C*kh*kw),  Y: (O, N*OH*OW)
+
+and backward into two more, plus the adjoint of im2col:
+
+    dW2   = dY @ cols           (O, C*kh*kw)
+    dcols = dY^T @ W2           (N*OH*OW, C*kh*kw)   then  dx = col2im(dcols)
+    db    = dY summed over batch and positions.
+
+Why ``W2 @ cols^T`` rather than ``cols @ W2^T``: both are one BLAS call (BLAS reads a
+transposed operand for free), but the first leaves the result as (O, N, OH*OW), so
+turning it into NCHW only moves whole contiguous rows of OH*OW values (and adds the
+bias on the way), while the second gives NHWC, whose conversion is an element-by-
+element transpose, up to twice as slow for the large early layers.
+
+Memory.  ``cols`` is kh*kw times larger than x: 170 MB for the seed CNN's second
+layer at batch 128.  Two choices keep that down:
+
+* Backward rebuilds ``cols`` from x instead of keeping it from forward.  Keeping all
+  four layers' matrices would hold about 330 MB for the whole step, to save an im2col
+  that costs a few per cent of the GEMMs' time.
+* The batch is processed in chunks of whole images, each chunk's ``cols`` (and GEMM
+  output) at most ``CHUNK_BYTES`` (32 MB): the seed CNN at batch 128 then runs in 2-6
+  chunks a layer, each GEMM still hundreds of columns wide, so BLAS runs at the same
+  speed, and the peak memory of a training step drops by about 140 MB.  Chunks below
+  glibc's 32 MB mmap threshold are also recycled by malloc, which spares the page
+  faults of a fresh 170 MB array (as costly as filling it).  Not smaller: every chunk
+  hands the cores back and forth between BLAS's and numba's thread pools, which is
+  slow on a busy machine.
+"""
+import numpy as np
+
+from ..autograd import Function
+
+#: Bytes of im2col matrix (or of GEMM output) per chunk of images; see the module docstring.
+CHUNK_BYTES = 32 * 2**20
+
+
+def image_chunks(N, bytes_per_image):
+    """Split images 0..N-1 into nearly equal consecutive chunks of at most CHUNK_BYTES each."""
+    per_chunk = max(1, CHUNK_BYTES // max(1, bytes_per_image))
+    count = -(-N // per_chunk)
+    size = -(-N // count)
+    return [(start, min(start + size, N)) for start in range(0, N, size)]
+
+
+def _pair(value, name, op="conv2d"):
+    """An int or a pair of ints as (a, b)."""
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, (int, np.integer)) for v in value):
+        return int(value[0]), int(value[1])
+    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+
+
+def _shape(a):
+    """A shape written compactly for error messages: (8,3,48,48), (3,)."""
+    return "(" + ",".join(str(n) for n in a.shape) + ("," if a.ndim == 1 else "") + ")"
+
+
+def conv2d_geometry(x_shape, w_shape, stride, padding):
+    """Check the arguments of a convolution and return (stride, pad_h, pad_w, OH, OW).
+
+    ``padding`` is an int, a pair (pad_h, pad_w) or ``"same"`` (stride 1 and odd
+    kernel sizes only, where it means k // 2 on each side, as in PyTorch).
+    """
+    if not isinstance(stride, (int, np.integer)) or isinstance(stride, bool):
+        sh, sw = _pair(stride, "stride")
+        if sh != sw:
+            raise ValueError(f"conv2d: only equal strides along height and width are supported, got {stride}")
+        stride = sh
+    stride = int(stride)
+    if stride < 1:
+        raise ValueError(f"conv2d: stride must be at least 1, got {stride}")
+    kh, kw = w_shape[2], w_shape[3]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pad_h = pad_w = 0
+        elif padding == "same":
+            if stride != 1 or kh % 2 == 0 or kw % 2 == 0:
+                raise ValueError(
+                    f"conv2d: padding='same' needs stride 1 and odd kernel sizes, got stride {stride} "
+                    f"and kernel {kh}x{kw}; give the padding as numbers instead")
+            pad_h, pad_w = kh // 2, kw // 2
+        else:
+            raise ValueError(f"conv2d: padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}")
+    else:
+        pad_h, pad_w = _pair(padding, "padding")
+        if pad_h < 0 or pad_w < 0:
+            raise ValueError(f"conv2d: padding must not be negative, got {padding}")
+    H, W = x_shape[2], x_shape[3]
+    OH = (H + 2 * pad_h - kh) // stride + 1
+    OW = (W + 2 * pad_w - kw) // stride + 1
+    if OH < 1 or OW < 1:
+        raise ValueError(
+            f"conv2d: kernel {kh}x{kw} is larger than the padded input {H + 2 * pad_h}x{W + 2 * pad_w} "
+            f"(x {tuple(x_shape)}, padding ({pad_h},{pad_w}))")
+    return stride, pad_h, pad_w, OH, OW
+
+
+def _check_conv_inputs(x, w, b):
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d: expected x (N,C,H,W) and w (O,C,kh,kw), got x {_shape(x)}, w {_shape(w)}")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"conv2d: input has {x.shape[1]} channels but weight expects {w.shape[1]} "
+                         f"(x {_shape(x)}, w {_shape(w)})")
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"conv2d: bias has shape {_shape(b)} but the weight has {w.shape[0]} output "
+                         f"channels, so the bias must be ({w.shape[0]},) (w {_shape(w)})")
+    dtypes = {a.dtype for a in (x, w, b) if a is not None}
+    if len(dtypes) > 1 or not np.issubdtype(x.dtype, np.floating):
+        names = ", ".join(f"{n} {a.dtype}" for n, a in (("x", x), ("w", w), ("b", b)) if a is not None)
+        raise TypeError(f"conv2d: x, w and b must share one floating dtype, got {names}")
+
+
+def _cols_shape(x_shape, kh, kw, L):
+    return x_shape[0] * L, x_shape[1] * kh * kw
+
+
+class Conv2d(Function):
+    """y = conv2d(x, w) + b (cross-correlation, as in PyTorch), by im2col and one GEMM.
+
+    Shapes: x (N, C, H, W), w (O, C, kh, kw), b (O,) or None -> y (N, O, OH, OW) with
+    OH = (H + 2*pad_h - kh) // stride + 1 (likewise OW).
+
+    Forward:   y[n,o,p,q] = b[o] + sum_{c,i,j} w[o,c,i,j] * xpad[n,c,stride*p+i,stride*q+j]
+    Gradients: dw[o,c,i,j] = sum_{n,p,q} gy[n,o,p,q] * xpad[n,c,stride*p+i,stride*q+j]
+               dx = col2im(gy2^T @ w2), i.e. each gy[n,o,p,q] * w[o] added back over its window
+               db[o] = sum_{n,p,q} gy[n,o,p,q]
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding):
+        from ..kernels.conv import im2col
+
+        _check_conv_inputs(x, w, b)
+        stride, pad_h, pad_w, OH, OW = conv2d_geometry(x.shape, w.shape, stride, padding)
+        (N, C, H, W), O, kh, kw = x.shape, w.shape[0], w.shape[2], w.shape[3]
+        L, K = OH * OW, C * kh * kw
+        x = np.ascontiguousarray(x)
+        w2 = w.reshape(O, K)
+        y = np.empty((N, O, L), dtype=x.dtype)
+        chunks = image_chunks(N, max(K, O) * L * x.itemsize)
+        for n0, n1 in chunks:
+            cols = im2col(x[n0:n1], kh, kw, stride, pad_h, pad_w)      # (B*L, K)
+            yt = (w2 @ cols.T).reshape(O, n1 - n0, L)                  # the GEMM
+            # (O, B, L) -> (B, O, L) moves contiguous rows of L values; the bias rides along.
+            if b is not None:
+                np.add(yt.transpose(1, 0, 2), b[:, None], out=y[n0:n1])
+            else:
+                np.copyto(y[n0:n1], yt.transpose(1, 0, 2))
+        ctx.geometry = (kh, kw, stride, pad_h, pad_w)
+        ctx.chunks, ctx.x_shape, ctx.has_bias = chunks, x.shape, b is not None
+        # dw needs x (to rebuild cols), dx needs w: keep only what a requested gradient uses.
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w)
+        return y.reshape(N, O, OH, OW)
+
+    @staticmethod
+    def backward(ctx, gy):
+        from ..kernels.conv import col2im, im2col
+
+        x, w = ctx.saved_tensors
+        kh, kw, stride, pad_h, pad_w = ctx.geometry
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        need_b = need_b and ctx.has_bias
+        N, C, H, W = ctx.x_shape
+        O, L = w.shape[0], gy.shape[2] * gy.shape[3]
+        w2 = w.reshape(O, -1)
+        gy3 = gy.reshape(N, O, L)
+        gx = np.empty(ctx.x_shape, gy.dtype) if need_x and len(ctx.chunks) > 1 else None
+        gw = np.zeros(w2.shape, gy.dtype) if need_w else None
+        gb = np.zeros(O, gy.dtype) if need_b else None
+        for n0, n1 in ctx.chunks:
+            # dY of these images as (O, B*L): forward's row shuffle in reverse.
+            gyt = np.empty((O, n1 - n0, L), gy.dtype)
+            np.copyto(gyt, gy3[n0:n1].transpose(1, 0, 2))
+            gyt = gyt.reshape(O, -1)
+            if need_b:
+                gb += gyt.sum(axis=1)
+            if need_w:
+                gw += gyt @ im2col(x[n0:n1], kh, kw, stride, pad_h, pad_w)
+            if need_x:
+                gcols = gyt.T @ w2                                       # (B*L, K)
+                gx_chunk = col2im(gcols, (n1 - n0, C, H, W), kh, kw, stride, pad_h, pad_w)
+                if gx is None:
+                    gx = gx_chunk                                        # one chunk: no copy
+                else:
+                    gx[n0:n1] = gx_chunk
+        return gx, (gw.reshape(w.shape) if need_w else None), gb, None, None
+
+
+def conv2d(x, w, b=None, stride=1, padding=0):
+    """2-D convolution (PyTorch's ``F.conv2d``): x (N, C, H, W), w (O, C, kh, kw), b (O,) or None.
+
+    ``stride`` is an int; ``padding`` an int, a pair (pad_h, pad_w), or ``"same"`` (stride 1,
+    odd kernel) which keeps H and W.  Returns (N, O, OH, OW).
+    """
+    return Conv2d.apply(x, w, b, stride, padding)

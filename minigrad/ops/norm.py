@@ -1,0 +1,148 @@
+"""Batch normalisation: normalise each channel, then scale and shift it.
+
+Inputs are x (N, C), (N, C, L) or (N, C, H, W); each is viewed as x3 (N, C, L) with
+L = 1, L or H*W, and statistics are per channel over the M = N*L values x3[:, c, :].
+
+Training (``BatchNorm``) uses the batch's own statistics, so every output depends on
+every input of its channel and backward must differentiate through mean and
+variance.  The numba kernels in :mod:`minigrad.kernels.norm` do forward and backward
+in one pass per channel.  The running statistics are updated in place as in PyTorch:
+
+    running_mean = (1 - momentum) * running_mean + momentum * mean
+    running_var  = (1 - momentum) * running_var  + momentum * var * M / (M - 1)
+
+(the *unbiased* variance, although the *biased* one normalises the batch).
+
+Evaluation (``BatchNormEval``) uses the running statistics, which are constants, so
+it is just an affine map per channel, y = x * scale + shift.
+"""
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+from .conv import _shape
+
+
+def _as_array(a):
+    """Running statistics may be given as NumPy arrays or Tensors (whose .data is used)."""
+    return a.data if isinstance(a, Tensor) else a
+
+
+def _view3(x):
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected x (N, C), (N, C, L) or (N, C, H, W), got x {_shape(x)}")
+    return x.reshape(x.shape[0], x.shape[1], -1)
+
+
+def _check_per_channel(x, **arrays):
+    C = x.shape[1]
+    for name, a in arrays.items():
+        if a is not None and a.shape != (C,):
+            raise ValueError(f"batch_norm: {name} has shape {_shape(a)} but x {_shape(x)} has {C} "
+                             f"channels, so {name} must be ({C},)")
+
+
+class BatchNorm(Function):
+    """Training-mode batch norm with batch statistics (per channel c, over M = N*L values).
+
+    Shapes: x (N, C, ...), weight (C,) or None (= 1), bias (C,) or None (= 0) -> y like x.
+
+    Forward:   mean = sum(x) / M,  var = sum((x - mean)**2) / M   (biased)
+               xhat = (x - mean) / sqrt(var + eps),  y = weight * xhat + bias
+    Gradients: dbias = sum(gy),  dweight = sum(gy * xhat)
+               dx = weight / sqrt(var + eps) / M * (M * gy - dbias - xhat * dweight)
+    (the last two terms are what the mean and the variance, both functions of x, pass back).
+
+    Also updates ``running_mean`` / ``running_var`` (arrays or None) in place.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, momentum=0.1, eps=1e-5):
+        from ..kernels.norm import batch_norm_forward_train
+
+        x3 = _view3(x)
+        _check_per_channel(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
+        M = x3.shape[0] * x3.shape[2]
+        if M < 2:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                             f"got x {_shape(x)}")
+        if momentum is None:
+            raise ValueError("batch_norm: momentum=None (cumulative average) is not supported; "
+                             "give a number such as 0.1")
+        y3, mean, invstd = batch_norm_forward_train(x3, weight, bias, eps)
+        m = float(momentum)
+        if running_mean is not None:
+            running_mean[...] = (1 - m) * running_mean + m * mean.astype(np.float64)
+        if running_var is not None:
+            var = (1.0 / np.square(invstd.astype(np.float64)) - eps) * (M / (M - 1))
+            running_var[...] = (1 - m) * running_var + m * var
+        ctx.save_for_backward(x3, mean, invstd, weight)
+        return y3.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        from ..kernels.norm import batch_norm_backward
+
+        x3, mean, invstd, weight = ctx.saved_tensors
+        gx3, gw, gb = batch_norm_backward(gy.reshape(x3.shape), x3, mean, invstd, weight)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        return (gx3.reshape(gy.shape) if need_x else None,
+                gw if need_w else None,
+                gb if need_b else None)
+
+
+class BatchNormEval(Function):
+    """Evaluation-mode batch norm: a fixed affine map per channel from the running statistics.
+
+    Shapes: x (N, C, ...), running_mean/var (C,), weight/bias (C,) or None -> y like x.
+
+    Forward:   invstd = 1 / sqrt(running_var + eps),  xhat = (x - running_mean) * invstd
+               y = weight * xhat + bias  =  x * scale + shift,  scale = weight * invstd
+    Gradients: dx = gy * scale,  dweight = sum(gy * xhat),  dbias = sum(gy)
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, eps=1e-5):
+        from ..kernels.norm import batch_norm_forward_eval
+
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
+        x3 = _view3(x)
+        _check_per_channel(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
+        y3 = batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps)
+        # Copies (C values each): the running statistics may change in place before backward.
+        invstd = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
+        scale = invstd if weight is None else weight * invstd
+        ctx.scale = scale.astype(x.dtype)
+        if ctx.needs_input_grad[1]:
+            ctx.save_for_backward(x3, running_mean.astype(x.dtype), invstd.astype(x.dtype))
+        return y3.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gy3 = _view3(gy)
+        gx = gw = gb = None
+        if need_x:
+            gx = (gy3 * ctx.scale[:, None]).reshape(gy.shape)
+        if need_w:
+            x3, mean, invstd = ctx.saved_tensors
+            gw = np.einsum("ncl,ncl->c", gy3, x3 - mean[:, None]) * invstd
+        if need_b:
+            gb = gy3.sum(axis=(0, 2))
+        return gx, gw, gb
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Batch normalisation (PyTorch's ``F.batch_norm``): x (N, C), (N, C, L) or (N, C, H, W).
+
+    ``training=True``: normalise with the batch's mean and biased variance, and update
+    ``running_mean`` / ``running_var`` (NumPy arrays or Tensors, (C,), or None) in place with
+    ``momentum`` and the unbiased variance.  ``training=False``: normalise with the running
+    statistics.  ``weight`` / ``bias`` (C,) may be None (no affine part).
+    """
+    running_mean, running_var = _as_array(running_mean), _as_array(running_var)
+    if training:
+        return BatchNorm.apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
+                               momentum=momentum, eps=eps)
+    return BatchNormEval.apply(x, weight, bias, running_mean=running_mean, running_var=running_var, eps=eps)

@@ -1,0 +1,236 @@
+"""Fast numba kernels against their slow twins in minigrad/kernels/reference.py.
+
+Shapes are kept tiny so the file also runs under NUMBA_DISABLE_JIT=1 (pure
+Python) in a few seconds; they still cover odd and non-square sizes, strides
+1 and 2 (and unequal ones), paddings 0/1/2, and both float dtypes.
+"""
+import numpy as np
+import pytest
+
+from minigrad import kernels as K
+from minigrad.kernels import reference as R
+
+FLOATS = [np.float32, np.float64]
+
+# (x shape (N, C, H, W), kh, kw, stride, pad_h, pad_w)
+CONV_CASES = [
+    ((2, 3, 7, 6), 3, 3, 1, 1, 1),          # 'same' 3x3, non-square image
+    ((2, 3, 7, 6), 3, 3, 2, 0, 0),          # stride 2, no padding, odd size
+    ((1, 2, 9, 8), 5, 5, 1, 2, 2),          # 'same' 5x5
+    ((2, 2, 9, 7), 5, 5, 2, 2, 2),          # 5x5 stride 2
+    ((3, 1, 6, 5), 2, 3, 2, 1, 0),          # non-square kernel, unequal padding
+    ((2, 4, 5, 7), 1, 1, 1, 0, 0),          # 1x1 conv
+    ((1, 2, 8, 8), 3, 3, (1, 2), 0, 2),     # unequal strides
+    ((1, 2, 3, 3), 5, 5, 1, 2, 2),          # kernel larger than the unpadded image
+]
+
+
+def rand(shape, dtype, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def tol(dtype):
+    return dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
+
+
+# ---------------------------------------------------------------- im2col / col2im
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,kh,kw,stride,ph,pw", CONV_CASES)
+def test_im2col_matches_reference(shape, kh, kw, stride, ph, pw, dtype):
+    x = rand(shape, dtype)
+    cols = K.im2col(x, kh, kw, stride, ph, pw)
+    assert cols.dtype == dtype
+    np.testing.assert_array_equal(cols, R.im2col(x, kh, kw, stride, ph, pw))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,kh,kw,stride,ph,pw", CONV_CASES)
+def test_col2im_matches_reference_and_is_adjoint(shape, kh, kw, stride, ph, pw, dtype):
+    x = rand(shape, dtype, seed=1)
+    g = rand(R.im2col(x, kh, kw, stride, ph, pw).shape, dtype, seed=2)
+    gx = K.col2im(g, shape, kh, kw, stride, ph, pw)
+    assert gx.dtype == dtype and gx.shape == shape
+    np.testing.assert_allclose(gx, R.col2im(g, shape, kh, kw, stride, ph, pw), **tol(dtype))
+    # <im2col(x), g> == <x, col2im(g)>: col2im is the transpose of the linear map im2col.
+    lhs = np.vdot(K.im2col(x, kh, kw, stride, ph, pw).astype(np.float64), g)
+    rhs = np.vdot(x.astype(np.float64), gx)
+    assert abs(lhs - rhs) <= 1e-4 * (1 + abs(lhs))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,kh,kw,stride,ph,pw", CONV_CASES[:5])
+def test_conv_via_im2col_gemm_matches_direct(shape, kh, kw, stride, ph, pw, dtype):
+    N, C, H, W = shape
+    O = 4
+    x, w, b = rand(shape, dtype, 3), rand((O, C, kh, kw), dtype, 4), rand((O,), dtype, 5)
+    OH, OW = K.conv_output_size(H, W, kh, kw, stride, ph, pw)
+    y2d = K.im2col(x, kh, kw, stride, ph, pw) @ w.reshape(O, -1).T      # (N*OH*OW, O)
+    y = K.nhwc_to_nchw(y2d, N, OH, OW, O, bias=b)
+    assert y.dtype == dtype and y.shape == (N, O, OH, OW)
+    np.testing.assert_allclose(y, R.conv2d_direct(x, w, b, stride, (ph, pw)), **tol(dtype))
+
+
+def test_layout_transposes_match_reference_and_invert_each_other():
+    y2d = rand((2 * 3 * 5, 4), np.float32)
+    y = K.nhwc_to_nchw(y2d, 2, 3, 5, 4)
+    np.testing.assert_array_equal(y, R.nhwc_to_nchw(y2d, 2, 3, 5, 4))
+    np.testing.assert_array_equal(K.nchw_to_nhwc(y), y2d)
+    np.testing.assert_array_equal(K.nchw_to_nhwc(y), R.nchw_to_nhwc(y))
+
+
+def test_im2col_reuses_out_buffer_and_checks_it():
+    x = rand((2, 3, 6, 6), np.float32)
+    out = np.full((2 * 36, 27), np.nan, np.float32)     # stale contents must be overwritten
+    assert K.im2col(x, 3, 3, 1, 1, 1, out=out) is out
+    np.testing.assert_array_equal(out, R.im2col(x, 3, 3, 1, 1, 1))
+    with pytest.raises(ValueError, match="im2col"):
+        K.im2col(x, 3, 3, 1, 1, 1, out=np.empty((2 * 36, 27), np.float64))
+
+
+def test_conv_geometry_errors_name_the_op_and_shapes():
+    with pytest.raises(ValueError, match=r"im2col.*5x5"):
+        K.im2col(np.zeros((1, 1, 3, 3), np.float32), 5, 5)
+    with pytest.raises(ValueError, match=r"col2im.*expected gcols"):
+        K.col2im(np.zeros((4, 4), np.float32), (1, 1, 3, 3), 3, 3, 1, 1, 1)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        K.im2col(np.zeros((1, 1, 3, 3), np.int64), 3, 3)
+
+
+# ---------------------------------------------------------------- max pooling
+
+POOL_CASES = [((2, 3, 8, 8), 2, 2), ((2, 2, 7, 9), 2, 2), ((1, 3, 7, 7), 3, 2),
+              ((2, 2, 5, 6), 3, 1), ((1, 2, 6, 5), 2, 1)]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,k,s", POOL_CASES)
+def test_max_pool_matches_reference(shape, k, s, dtype):
+    x = rand(shape, dtype, 6)
+    y, idx = K.max_pool2d_forward(x, k, s)
+    y_ref, idx_ref = R.max_pool2d_forward(x, k, s)
+    assert y.dtype == dtype and idx.dtype == np.int32
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
+    gy = rand(y.shape, dtype, 7)
+    gx = K.max_pool2d_backward(gy, idx, shape, k, s)
+    assert gx.dtype == dtype
+    np.testing.assert_allclose(gx, R.max_pool2d_backward(gy, idx_ref, shape, k, s), **tol(dtype))
+    assert np.isclose(gx.sum(), gy.sum())   # every output gradient lands somewhere
+
+
+def test_max_pool_overlapping_windows_accumulate():
+    # The centre pixel is the max of all four 2x2 windows (stride 1), so it
+    # collects the sum of their gradients.
+    x = np.zeros((1, 1, 3, 3), np.float32)
+    x[0, 0, 1, 1] = 5
+    y, idx = K.max_pool2d_forward(x, 2, 1)
+    np.testing.assert_array_equal(idx.ravel(), [4, 4, 4, 4])
+    gx = K.max_pool2d_backward(np.array([[[[1, 2], [3, 4]]]], np.float32), idx, x.shape, 2, 1)
+    np.testing.assert_array_equal(gx[0, 0], [[0, 0, 0], [0, 10, 0], [0, 0, 0]])
+
+
+def test_max_pool_ties_and_nans():
+    x = np.ones((1, 1, 2, 4), np.float32)
+    x[0, 0, 0, 2] = 5                       # second window: 5, NaN / 1, NaN
+    x[0, 0, 0, 3] = x[0, 0, 1, 3] = np.nan
+    y, idx = K.max_pool2d_forward(x, 2)
+    np.testing.assert_array_equal(idx.ravel(), [0, 3])      # first of the ties; the first NaN
+    assert y[0, 0, 0, 0] == 1 and np.isnan(y[0, 0, 0, 1])
+    np.testing.assert_array_equal(R.max_pool2d_forward(x, 2)[1], idx)
+
+
+# ---------------------------------------------------------------- batch norm
+
+BN_SHAPES = [(4, 3, 5), (6, 4, 1), (2, 2, 9)]     # (N, C, L); L = 1 is BatchNorm1d
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("shape", BN_SHAPES)
+def test_batch_norm_forward_matches_reference(shape, relu, dtype):
+    x = rand(shape, dtype, 8) * 3 + 2
+    w, b = rand(shape[1:2], dtype, 9), rand(shape[1:2], dtype, 10)
+    y, mean, invstd = K.batch_norm_forward_train(x, w, b, 1e-5, relu=relu)
+    assert y.dtype == mean.dtype == invstd.dtype == dtype
+    for got, want in zip((y, mean, invstd), R.batch_norm_forward_train(x, w, b, 1e-5, relu)):
+        np.testing.assert_allclose(got, want, **tol(dtype))
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(mean, x64.mean(axis=(0, 2)), **tol(dtype))
+    np.testing.assert_allclose(invstd, 1 / np.sqrt(x64.var(axis=(0, 2)) + 1e-5), **tol(dtype))
+
+
+def test_batch_norm_float32_statistics_are_accurate_with_a_large_mean():
+    # Sum of squares in float32 minus mean^2 would lose every digit here.
+    x = (1000 + 0.01 * rand((64, 2, 50), np.float64, 11)).astype(np.float32)
+    _, mean, invstd = K.batch_norm_forward_train(x, None, None, eps=0.0)
+    var = x.astype(np.float64).var(axis=(0, 2))
+    np.testing.assert_allclose(1 / invstd.astype(np.float64) ** 2, var, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("shape", BN_SHAPES)
+def test_batch_norm_backward_matches_reference(shape, relu, dtype):
+    x, gy = rand(shape, dtype, 12), rand(shape, dtype, 13)
+    w, b = rand(shape[1:2], dtype, 14), rand(shape[1:2], dtype, 15)
+    y, mean, invstd = K.batch_norm_forward_train(x, w, b, 1e-5, relu=relu)
+    y3 = y if relu else None
+    got = K.batch_norm_backward(gy, x, mean, invstd, w, y3)
+    want = R.batch_norm_backward(gy, x, mean, invstd, w, y3)
+    for g, r in zip(got, want):
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, r, rtol=1e-4 if dtype == np.float32 else 1e-10,
+                                   atol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_batch_norm_backward_matches_finite_differences(relu):
+    shape = (3, 2, 4)
+    x, r = rand(shape, np.float64, 16), rand(shape, np.float64, 17)
+    w, b = rand((2,), np.float64, 18), rand((2,), np.float64, 19)
+
+    def loss(x, w, b):   # a random linear functional of the output: dL/dy = r
+        return np.sum(K.batch_norm_forward_train(x, w, b, 1e-3, relu=relu)[0] * r)
+
+    y, mean, invstd = K.batch_norm_forward_train(x, w, b, 1e-3, relu=relu)
+    grads = K.batch_norm_backward(r, x, mean, invstd, w, y if relu else None)
+    h = 1e-6
+    for i, arg in enumerate((x, w, b)):
+        numeric = np.zeros_like(arg)
+        for j in np.ndindex(arg.shape):
+            args_p = [x.copy(), w.copy(), b.copy()]
+            args_m = [x.copy(), w.copy(), b.copy()]
+            args_p[i][j] += h
+            args_m[i][j] -= h
+            numeric[j] = (loss(*args_p) - loss(*args_m)) / (2 * h)
+        np.testing.assert_allclose(grads[i], numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_batch_norm_eval_uses_running_statistics():
+    x = rand((5, 3, 4), np.float32, 20)
+    rm, rv = np.array([0.5, -1, 2.0]), np.array([1.0, 4.0, 0.25])
+    w, b = np.array([1.0, 2, 3], np.float32), np.array([0.1, 0.2, 0.3], np.float32)
+    y = K.batch_norm_forward_eval(x, rm, rv, w, b, eps=1e-5, relu=True)
+    per_c = (None, slice(None), None)        # (C,) -> (1, C, 1)
+    want = np.maximum(w[per_c] * (x - rm[per_c]) / np.sqrt(rv[per_c] + 1e-5) + b[per_c], 0)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- dtypes
+
+def test_float32_in_float32_out_everywhere():
+    f = np.float32
+    x = rand((2, 3, 6, 6), f)
+    cols = K.im2col(x, 3, 3, 1, 1, 1)
+    outs = [cols, K.col2im(cols, x.shape, 3, 3, 1, 1, 1), K.nchw_to_nhwc(x),
+            K.nhwc_to_nchw(K.nchw_to_nhwc(x), 2, 6, 6, 3, bias=np.ones(3))]  # float64 bias is cast
+    y, idx = K.max_pool2d_forward(x, 2)
+    outs += [y, K.max_pool2d_backward(y, idx, x.shape, 2)]
+    x3 = x.reshape(2, 3, 36)
+    ones64 = np.ones(3)                                  # float64 parameters follow x's dtype
+    y3, mean, invstd = K.batch_norm_forward_train(x3, ones64, ones64)
+    outs += [y3, mean, invstd, *K.batch_norm_backward(y3, x3, mean, invstd, ones64),
+             K.batch_norm_forward_eval(x3, ones64, ones64, ones64, ones64)]
+    assert [o.dtype for o in outs] == [np.dtype(f)] * len(outs)

@@ -1,0 +1,412 @@
+"""Tests of the network ops: conv2d, max_pool2d, batch_norm, dropout.
+
+Every Function is gradient-checked in float64 (test_gradcheck_<function name>), the
+forward passes are compared with slow reference loops and with PyTorch where it is
+installed, and every op must keep float32 float32 in forward and backward.
+"""
+import numpy as np
+import pytest
+
+import minigrad
+import minigrad.functional as F
+from minigrad import Tensor, gradcheck
+from minigrad.kernels import reference
+from minigrad.ops.conv import Conv2d
+from minigrad.ops.dropout import Dropout
+from minigrad.ops.norm import BatchNorm, BatchNormEval
+from minigrad.ops.pool import MaxPool2d
+
+
+def rand(*shape, seed=0, dtype=np.float64):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def leaf(*shape, seed=0, dtype=np.float64):
+    return Tensor(rand(*shape, seed=seed, dtype=dtype), requires_grad=True)
+
+
+# ------------------------------------------------------------------ conv2d
+
+CONV_CASES = [
+    # x shape,        w shape,        bias,  stride, padding
+    ((2, 3, 7, 6),   (4, 3, 3, 3),   True,  1, 0),
+    ((2, 3, 7, 6),   (4, 3, 3, 3),   False, 1, 1),
+    ((2, 2, 9, 8),   (3, 2, 3, 3),   True,  2, 1),
+    ((1, 2, 8, 7),   (5, 2, 3, 3),   True,  1, "same"),
+    ((2, 1, 9, 9),   (2, 1, 5, 5),   True,  1, "same"),
+    ((2, 3, 7, 8),   (2, 3, 2, 3),   False, 2, 0),
+    ((1, 2, 6, 9),   (3, 2, 3, 1),   True,  1, (1, 0)),
+    ((2, 4, 5, 5),   (1, 4, 1, 1),   True,  1, 0),
+]
+
+
+def _padding_numbers(w_shape, padding):
+    if padding == "same":
+        return w_shape[2] // 2, w_shape[3] // 2
+    return (padding, padding) if isinstance(padding, int) else padding
+
+
+@pytest.mark.parametrize("x_shape,w_shape,bias,stride,padding", CONV_CASES)
+def test_gradcheck_conv2d(x_shape, w_shape, bias, stride, padding):
+    x, w = leaf(*x_shape, seed=1), leaf(*w_shape, seed=2)
+    inputs = [x, w] + ([leaf(w_shape[0], seed=3)] if bias else [])
+    assert gradcheck(lambda *t: F.conv2d(*t, stride=stride, padding=padding), *inputs)
+
+
+def test_gradcheck_conv2d_input_only_and_weight_only():
+    """backward skips the gradients nobody asked for; the rest must still be right."""
+    x, w = rand(2, 3, 6, 5, seed=1), rand(4, 3, 3, 3, seed=2)
+    assert gradcheck(lambda t: F.conv2d(t, Tensor(w), stride=2, padding=1), Tensor(x, requires_grad=True))
+    assert gradcheck(lambda t: F.conv2d(Tensor(x), t, padding=1), Tensor(w, requires_grad=True))
+    y = F.conv2d(Tensor(x), Tensor(w, requires_grad=True))
+    y.sum().backward()  # no gradient for x requested: must not fail
+
+
+def test_gradcheck_conv2d_directional_large():
+    """A seed-CNN-like layer, too big for the element-wise check: the Chainer directional check."""
+    x, w, b = leaf(2, 8, 12, 12, seed=1), leaf(16, 8, 3, 3, seed=2), leaf(16, seed=3)
+    assert gradcheck(lambda *t: F.conv2d(*t, padding="same"), x, w, b, directional=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape,w_shape,bias,stride,padding", CONV_CASES)
+def test_conv2d_matches_direct_reference(x_shape, w_shape, bias, stride, padding, dtype):
+    x, w = rand(*x_shape, seed=4, dtype=dtype), rand(*w_shape, seed=5, dtype=dtype)
+    b = rand(w_shape[0], seed=6, dtype=dtype) if bias else None
+    y = F.conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding)
+    expected = reference.conv2d_direct(x, w, b, stride, _padding_numbers(w_shape, padding))
+    assert y.shape == expected.shape
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y.data, expected, rtol=tol, atol=tol)
+
+
+def test_conv2d_same_padding_keeps_size_and_rejects_what_it_cannot_keep():
+    x = Tensor(rand(1, 2, 9, 7, dtype=np.float32))
+    assert F.conv2d(x, Tensor(rand(3, 2, 5, 3, dtype=np.float32)), padding="same").shape == (1, 3, 9, 7)
+    with pytest.raises(ValueError, match="same.*stride 1"):
+        F.conv2d(x, Tensor(rand(3, 2, 3, 3, dtype=np.float32)), stride=2, padding="same")
+    with pytest.raises(ValueError, match="odd"):
+        F.conv2d(x, Tensor(rand(3, 2, 2, 2, dtype=np.float32)), padding="same")
+
+
+def test_conv2d_errors_name_the_op_and_shapes():
+    x = Tensor(np.zeros((8, 3, 48, 48), np.float32))
+    w = Tensor(np.zeros((64, 1, 5, 5), np.float32))
+    with pytest.raises(ValueError) as info:
+        F.conv2d(x, w)
+    assert str(info.value) == ("conv2d: input has 3 channels but weight expects 1 "
+                               "(x (8,3,48,48), w (64,1,5,5))")
+    with pytest.raises(ValueError, match=r"conv2d: bias has shape \(3,\)"):
+        F.conv2d(Tensor(np.zeros((1, 1, 5, 5), np.float32)), w, Tensor(np.zeros(3, np.float32)))
+    with pytest.raises(ValueError, match="conv2d: kernel 5x5 is larger"):
+        F.conv2d(Tensor(np.zeros((1, 1, 3, 3), np.float32)), w)
+    with pytest.raises(ValueError, match=r"conv2d: expected x \(N,C,H,W\)"):
+        F.conv2d(Tensor(np.zeros((1, 5, 5), np.float32)), w)
+    with pytest.raises(TypeError, match="conv2d: .*float64"):
+        F.conv2d(Tensor(np.zeros((1, 1, 5, 5), np.float64)), w)
+
+
+def test_conv2d_in_chunks_of_images_matches_one_chunk(monkeypatch):
+    """Large batches are processed a few images at a time (memory); the result must not change."""
+    import minigrad.ops.conv as conv_module
+
+    def run():
+        x, w, b = leaf(5, 3, 8, 7, seed=1), leaf(4, 3, 3, 3, seed=2), leaf(4, seed=3)
+        y = F.conv2d(x, w, b, stride=2, padding=1)
+        y.backward(rand(*y.shape, seed=7))
+        return y.data, x.grad, w.grad, b.grad
+
+    whole = run()
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", 1)  # one image per chunk
+    assert len(conv_module.image_chunks(5, 100)) == 5
+    for chunked, one in zip(run(), whole):
+        np.testing.assert_allclose(chunked, one, rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda *t: F.conv2d(*t, padding=1), leaf(3, 2, 5, 4, seed=4), leaf(3, 2, 3, 3, seed=5),
+                     leaf(3, seed=6))
+
+
+def test_image_chunks_cover_the_batch_evenly():
+    from minigrad.ops.conv import CHUNK_BYTES, image_chunks
+
+    assert image_chunks(128, CHUNK_BYTES) == [(i, i + 1) for i in range(128)]
+    assert image_chunks(128, 1) == [(0, 128)]
+    chunks = image_chunks(10, CHUNK_BYTES // 4)      # 4 a chunk at most -> 3 chunks of 4, 4, 2
+    assert chunks == [(0, 4), (4, 8), (8, 10)]
+    assert image_chunks(1, 10 * CHUNK_BYTES) == [(0, 1)]
+
+
+def test_conv2d_matches_torch():
+    torch = pytest.importorskip("torch")
+    for x_shape, w_shape, bias, stride, padding in CONV_CASES:
+        x, w = leaf(*x_shape, seed=4), leaf(*w_shape, seed=5)
+        b = leaf(w_shape[0], seed=6) if bias else None
+        y = F.conv2d(x, w, b, stride=stride, padding=padding)
+        gy = rand(*y.shape, seed=8)
+        y.backward(gy)
+        tx, tw = (torch.tensor(t.data, requires_grad=True) for t in (x, w))
+        tb = torch.tensor(b.data, requires_grad=True) if bias else None
+        ty = torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=padding)
+        ty.backward(torch.tensor(gy))
+        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(w.grad, tw.grad.numpy(), rtol=1e-10, atol=1e-10)
+        if bias:
+            np.testing.assert_allclose(b.grad, tb.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+# -------------------------------------------------------------- max_pool2d
+
+POOL_CASES = [
+    # x shape,      kernel, stride
+    ((2, 3, 8, 8),  2, None),   # the seed CNN's pooling
+    ((2, 2, 7, 9),  2, None),   # odd sizes: the last row / column is dropped (floor mode)
+    ((1, 3, 7, 6),  3, 2),      # overlapping windows (stride < kernel)
+    ((2, 1, 6, 5),  3, 1),      # heavily overlapping
+    ((1, 2, 9, 9),  3, 3),
+]
+
+
+@pytest.mark.parametrize("x_shape,k,stride", POOL_CASES)
+def test_gradcheck_maxpool2d(x_shape, k, stride):
+    assert gradcheck(lambda t: F.max_pool2d(t, k, stride), leaf(*x_shape, seed=11))
+
+
+@pytest.mark.parametrize("x_shape,k,stride", POOL_CASES)
+def test_max_pool2d_matches_reference(x_shape, k, stride):
+    x = rand(*x_shape, seed=12, dtype=np.float32)
+    y = F.max_pool2d(Tensor(x), k, stride)
+    expected, _ = reference.max_pool2d_forward(x, k, stride)
+    np.testing.assert_array_equal(y.data, expected)
+    s = k if stride is None else stride
+    assert y.shape == x_shape[:2] + ((x_shape[2] - k) // s + 1, (x_shape[3] - k) // s + 1)
+
+
+def test_max_pool2d_overlapping_windows_sum_their_gradients():
+    # The centre value 9 is the maximum of all four 2x2 windows at stride 1.
+    x = Tensor(np.array([[[[1, 2, 3], [4, 9, 5], [6, 7, 8]]]], np.float32), requires_grad=True)
+    F.max_pool2d(x, 2, stride=1).sum().backward()
+    np.testing.assert_array_equal(x.grad[0, 0], [[0, 0, 0], [0, 4, 0], [0, 0, 0]])
+
+
+def test_max_pool2d_matches_torch():
+    torch = pytest.importorskip("torch")
+    for x_shape, k, stride in POOL_CASES:
+        x = leaf(*x_shape, seed=13)
+        y = F.max_pool2d(x, k, stride)
+        gy = rand(*y.shape, seed=14)
+        y.backward(gy)
+        tx = torch.tensor(x.data, requires_grad=True)
+        ty = torch.nn.functional.max_pool2d(tx, k, stride)
+        ty.backward(torch.tensor(gy))
+        np.testing.assert_array_equal(y.data, ty.detach().numpy())
+        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool2d_errors():
+    x = Tensor(np.zeros((1, 1, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="max_pool2d: kernel 4x4 is larger than the input 3x3"):
+        F.max_pool2d(x, 4)
+    with pytest.raises(ValueError, match=r"max_pool2d: expected x \(N,C,H,W\)"):
+        F.max_pool2d(Tensor(np.zeros((3, 3), np.float32)), 2)
+
+
+# -------------------------------------------------------------- batch_norm
+
+BN_SHAPES = [(6, 4), (3, 2, 4, 5)]
+
+
+@pytest.mark.parametrize("shape", BN_SHAPES)
+@pytest.mark.parametrize("affine", [True, False])
+def test_gradcheck_batchnorm(shape, affine):
+    C = shape[1]
+    x = leaf(*shape, seed=21)
+    params = [leaf(C, seed=22), leaf(C, seed=23)] if affine else []
+    running_mean, running_var = np.zeros(C, np.float32), np.ones(C, np.float32)
+
+    def fn(x, *wb):
+        weight, bias = wb if wb else (None, None)
+        return F.batch_norm(x, running_mean, running_var, weight, bias, training=True)
+
+    assert fn(x, *params).grad_fn is BatchNorm
+    assert gradcheck(fn, x, *params)
+
+
+@pytest.mark.parametrize("shape", BN_SHAPES)
+@pytest.mark.parametrize("affine", [True, False])
+def test_gradcheck_batchnormeval(shape, affine):
+    C = shape[1]
+    x = leaf(*shape, seed=24)
+    params = [leaf(C, seed=25), leaf(C, seed=26)] if affine else []
+    running_mean = rand(C, seed=27, dtype=np.float32)
+    running_var = (1 + rand(C, seed=28, dtype=np.float32) ** 2)
+
+    def fn(x, *wb):
+        weight, bias = wb if wb else (None, None)
+        return F.batch_norm(x, running_mean, running_var, weight, bias, training=False)
+
+    assert fn(x, *params).grad_fn is BatchNormEval
+    assert gradcheck(fn, x, *params)
+
+
+def _numpy_batch_norm_stats(x):
+    axes = (0,) + tuple(range(2, x.ndim))
+    x64 = x.astype(np.float64)
+    return x64.mean(axis=axes), x64.var(axis=axes), x64.var(axis=axes, ddof=1)
+
+
+@pytest.mark.parametrize("shape", BN_SHAPES)
+def test_batch_norm_training_matches_numpy_and_updates_running_stats(shape):
+    C = shape[1]
+    x = (3 + 2 * rand(*shape, seed=31)).astype(np.float32)
+    weight, bias = rand(C, seed=32, dtype=np.float32), rand(C, seed=33, dtype=np.float32)
+    running_mean = np.full(C, 0.5, np.float32)
+    running_var = np.full(C, 2.0, np.float32)
+    y = F.batch_norm(Tensor(x), running_mean, running_var, Tensor(weight), Tensor(bias),
+                     training=True, momentum=0.2, eps=1e-3)
+    mean, var, unbiased = _numpy_batch_norm_stats(x)
+    bshape = (1, C) + (1,) * (x.ndim - 2)
+    expected = ((x - mean.reshape(bshape)) / np.sqrt(var.reshape(bshape) + 1e-3)
+                * weight.reshape(bshape) + bias.reshape(bshape))
+    np.testing.assert_allclose(y.data, expected, rtol=1e-5, atol=1e-5)
+    # In place, with the unbiased variance (as PyTorch), and still float32.
+    np.testing.assert_allclose(running_mean, 0.8 * 0.5 + 0.2 * mean, rtol=1e-6)
+    np.testing.assert_allclose(running_var, 0.8 * 2.0 + 0.2 * unbiased, rtol=1e-5)
+    assert running_mean.dtype == running_var.dtype == np.float32
+
+
+def test_batch_norm_running_stats_as_tensors_are_updated_in_place():
+    running_mean, running_var = Tensor(np.zeros(3, np.float32)), Tensor(np.ones(3, np.float32))
+    data = running_mean.data
+    x = rand(5, 3, seed=34, dtype=np.float32)
+    F.batch_norm(Tensor(x), running_mean, running_var, training=True)
+    assert running_mean.data is data
+    np.testing.assert_allclose(running_mean.data, 0.1 * x.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(running_var.data, 0.9 + 0.1 * x.var(axis=0, ddof=1), rtol=1e-5)
+
+
+def test_batch_norm_running_stats_match_torch():
+    torch = pytest.importorskip("torch")
+    C = 4
+    weight, bias = leaf(C, seed=35), leaf(C, seed=36)
+    ours_mean, ours_var = np.zeros(C), np.ones(C)
+    torch_mean, torch_var = torch.zeros(C, dtype=torch.float64), torch.ones(C, dtype=torch.float64)
+    tw, tb = (torch.tensor(t.data, requires_grad=True) for t in (weight, bias))
+    for step in range(3):
+        x = leaf(8, C, 5, 3, seed=40 + step)
+        y = F.batch_norm(x, ours_mean, ours_var, weight, bias, training=True, momentum=0.3)
+        gy = rand(*y.shape, seed=50 + step)
+        y.backward(gy)
+        tx = torch.tensor(x.data, requires_grad=True)
+        ty = torch.nn.functional.batch_norm(tx, torch_mean, torch_var, tw, tb, training=True, momentum=0.3)
+        ty.backward(torch.tensor(gy))
+        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(ours_mean, torch_mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours_var, torch_var.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(weight.grad, tw.grad.numpy(), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(bias.grad, tb.grad.numpy(), rtol=1e-9, atol=1e-10)
+    # Evaluation with the accumulated statistics.
+    x = rand(2, C, 5, 3, seed=60)
+    y = F.batch_norm(Tensor(x), ours_mean, ours_var, weight, bias, training=False)
+    ty = torch.nn.functional.batch_norm(torch.tensor(x), torch_mean, torch_var, tw, tb, training=False)
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_batch_norm_train_and_eval_differ_and_eval_uses_running_stats():
+    C = 3
+    running_mean, running_var = np.zeros(C, np.float32), np.ones(C, np.float32)
+    x = (5 + 3 * rand(16, C, 4, 4, seed=61)).astype(np.float32)
+    for _ in range(40):  # momentum 0.1: the running stats approach the data's
+        train = F.batch_norm(Tensor(x), running_mean, running_var, training=True)
+    before = running_mean.copy(), running_var.copy()
+    evaluated = F.batch_norm(Tensor(x), running_mean, running_var, training=False)
+    np.testing.assert_array_equal(running_mean, before[0])   # eval never updates
+    np.testing.assert_array_equal(running_var, before[1])
+    expected = (x - running_mean[:, None, None]) / np.sqrt(running_var[:, None, None] + 1e-5)
+    np.testing.assert_allclose(evaluated.data, expected, rtol=1e-5, atol=1e-5)
+    # After 40 steps the running mean is 98.5% of the batch mean: close, but not equal.
+    assert not np.allclose(train.data, evaluated.data, atol=1e-3)
+    np.testing.assert_allclose(train.data, evaluated.data, atol=0.2)
+
+
+def test_batch_norm_errors():
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        F.batch_norm(Tensor(np.zeros((1, 3), np.float32)), None, None, training=True)
+    with pytest.raises(ValueError, match=r"batch_norm: weight has shape \(4,\) but x \(2,3\) has 3 channels"):
+        F.batch_norm(Tensor(np.zeros((2, 3), np.float32)), None, None,
+                     Tensor(np.ones(4, np.float32)), training=True)
+    with pytest.raises(ValueError, match="running_mean and running_var are needed"):
+        F.batch_norm(Tensor(np.zeros((2, 3), np.float32)), None, None, training=False)
+
+
+# ----------------------------------------------------------------- dropout
+
+def test_gradcheck_dropout():
+    # The mask must be the same in every call gradcheck makes: re-seed each time.
+    def fn(t):
+        return F.dropout(t, 0.4, training=True, generator=np.random.default_rng(123))
+
+    assert fn(leaf(3, 5)).grad_fn is Dropout
+    assert gradcheck(fn, leaf(6, 7, seed=71))
+
+
+def test_dropout_keeps_the_expected_value():
+    x = np.linspace(-2, 2, 50, dtype=np.float32)
+    generator = np.random.default_rng(0)
+    samples = np.stack([F.dropout(Tensor(x), 0.3, True, generator).data for _ in range(4000)])
+    dropped = samples == 0
+    assert abs(dropped.mean() - 0.3) < 0.01
+    np.testing.assert_allclose(samples[~dropped], np.broadcast_to(x / 0.7, samples.shape)[~dropped], rtol=1e-6)
+    np.testing.assert_allclose(samples.mean(axis=0), x, atol=0.06)
+
+
+def test_dropout_gradient_uses_the_forward_mask():
+    x = Tensor(np.ones((20, 30), np.float32), requires_grad=True)
+    y = F.dropout(x, 0.5, True, np.random.default_rng(1))
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, y.data)  # both 2 where kept, 0 where dropped
+
+
+def test_dropout_is_identity_in_eval_and_for_p0():
+    x = Tensor(rand(4, 5, dtype=np.float32), requires_grad=True)
+    assert F.dropout(x, 0.5, training=False) is x
+    assert F.dropout(x, 0.0, training=True) is x
+    np.testing.assert_array_equal(F.dropout(x, 1.0, training=True).data, np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="dropout: p must be"):
+        F.dropout(x, 1.5, training=True)
+
+
+def test_dropout_manual_seed_makes_masks_reproducible():
+    x = Tensor(np.ones(1000, np.float32))
+    minigrad.manual_seed(7)
+    first = F.dropout(x, 0.5, True).data
+    second = F.dropout(x, 0.5, True).data
+    minigrad.manual_seed(7)
+    np.testing.assert_array_equal(F.dropout(x, 0.5, True).data, first)
+    assert not np.array_equal(first, second)
+
+
+# ------------------------------------------------------ float32 in, float32 out
+
+FLOAT32_CASES = {
+    "conv2d": lambda x, p: F.conv2d(x, p[0], p[1], stride=2, padding=1),
+    "max_pool2d": lambda x, p: F.max_pool2d(x, 3, 2),
+    "batch_norm_train": lambda x, p: F.batch_norm(x, np.zeros(3, np.float32), np.ones(3, np.float32),
+                                                  p[2], p[3], training=True),
+    "batch_norm_eval": lambda x, p: F.batch_norm(x, np.zeros(3, np.float32), np.ones(3, np.float32),
+                                                 p[2], p[3], training=False),
+    "dropout": lambda x, p: F.dropout(x, 0.3, True, np.random.default_rng(0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT32_CASES))
+def test_float32_in_float32_out(name):
+    x = leaf(2, 3, 7, 7, dtype=np.float32)
+    params = [leaf(4, 3, 3, 3, seed=1, dtype=np.float32), leaf(4, seed=2, dtype=np.float32),
+              leaf(3, seed=3, dtype=np.float32), leaf(3, seed=4, dtype=np.float32)]
+    y = FLOAT32_CASES[name](x, params)
+    assert y.dtype == np.float32
+    y.backward(np.ones(y.shape, np.float32))
+    for t in [x] + params:
+        assert t.grad is None or t.grad.dtype == np.float32, name
+    assert x.grad is not None
