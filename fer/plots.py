@@ -1,0 +1,83 @@
+"""Every figure of the project, and the only module that touches matplotlib.
+
+matplotlib is imported inside :func:`_pyplot`, never at the top: importing it costs
+about half a second, which ``--help`` and ``import fer`` should not pay, and the
+Agg backend draws to files without a display (servers, CI, SSH sessions).
+
+Each figure is one function that takes plain arrays and a path, writes a PNG and
+closes the figure (an open figure per epoch would leak memory over a long run).
+
+Sections: training curves; confusion matrices.  (Saliency maps and filter grids
+go below, one section each.)
+"""
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    """matplotlib.pyplot with the file-only Agg backend, imported on first use."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path):
+    plt = _pyplot()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+# ------------------------------------------------------------------ training curves
+def plot_curves(history, path, title=""):
+    """Loss and accuracy per epoch, train vs validation, side by side.
+
+    ``history``: a dict of equal-length sequences with keys ``epoch``,
+    ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc`` (accuracies in 0..1),
+    as :class:`fer.trainer.Trainer` keeps it.
+    """
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = history["epoch"]
+    for ax, key, name in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
+        ax.plot(epochs, history[f"train_{key}"], "o-", label="train", markersize=3)
+        ax.plot(epochs, history[f"val_{key}"], "o-", label="validation", markersize=3)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    ax_acc.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+# ------------------------------------------------------------------ confusion matrices
+def plot_confusion(counts, class_names, path, title=""):
+    """The confusion matrix, coloured by row share (recall per true class) and
+    annotated with the share and the raw count, so that rare classes (disgust has
+    ~1.5% of FER2013) are as readable as common ones."""
+    plt = _pyplot()
+    counts = np.asarray(counts)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    size = 1.0 + 0.8 * len(class_names)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for t in ticks:
+        for p in ticks:
+            colour = "white" if shares[t, p] > 0.5 else "black"
+            ax.text(p, t, f"{shares[t, p]:.0%}\n{counts[t, p]}", ha="center", va="center",
+                    fontsize=7, color=colour)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)

@@ -1,0 +1,95 @@
+"""Run folders: where a training run keeps its files, and loading a model back from one.
+
+A run folder (default ``runs/<YYYYmmdd-HHMMSS>-<model>/``) holds::
+
+    config.json    every setting, the data source, the synthetic flag, versions
+    summary.txt    the model's Keras-style layer table
+    history.csv    one row per epoch
+    curves.png     loss and accuracy, train vs validation
+    best.npz       weights of the best validation epoch (header: architecture)
+    last.npz       weights + optimiser + schedule state of the last finished epoch
+    metrics.json   the final numbers: best epoch, validation and test accuracy, speed
+
+A checkpoint's JSON header carries the architecture (``{"model": "cnn", ...}``), so
+:func:`load_model` rebuilds the network from data alone: no stored code runs, and
+:func:`load_data` re-loads the data a run was trained on from its settings.
+"""
+import json
+import time
+from pathlib import Path
+
+from .data import SYNTHETIC_SIZE, DataError, load_splits, synthetic_splits
+
+CHECKPOINTS = ("best", "last")
+
+
+def default_run_dir(model, root="runs", now=None):
+    """``runs/<YYYYmmdd-HHMMSS>-<model>``; a numbered suffix avoids reusing a folder
+    when two runs start within the same second (as ``--model both`` can)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    path = Path(root) / f"{stamp}-{model}"
+    suffix = 2
+    while path.exists():
+        path = Path(root) / f"{stamp}-{model}-{suffix}"
+        suffix += 1
+    return path
+
+
+def write_json(path, data):
+    """Write ``data`` as indented JSON, atomically (a reader never sees half a file)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+
+
+def read_config(run_dir):
+    """The run's config.json as a dict; DataError when ``run_dir`` is not a run folder."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise DataError(f"{run_dir}: not a training run folder (no config.json)")
+    return json.loads(path.read_text())
+
+
+def checkpoint_path(run_dir, checkpoint="best"):
+    """``RUN/best.npz`` or ``RUN/last.npz``."""
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
+    return Path(run_dir) / f"{checkpoint}.npz"
+
+
+def load_model(run_dir, checkpoint="best"):
+    """Rebuild a trained model from a run folder: ``(model, header)``.
+
+    The architecture comes from the checkpoint's header, the weights from its
+    arrays; the model is returned in evaluation mode.
+    """
+    from minigrad.checkpoint import CheckpointError, load_checkpoint
+
+    from .models import from_architecture
+
+    path = checkpoint_path(run_dir, checkpoint)
+    if not path.is_file():
+        raise DataError(f"{path}: no such checkpoint (is {run_dir} a training run that finished an epoch?)")
+    try:
+        state_dict, header, _ = load_checkpoint(path)
+    except CheckpointError as error:
+        raise DataError(str(error)) from None
+    model = from_architecture(header["architecture"])
+    model.load_state_dict(state_dict)
+    model.eval()
+    return model, header
+
+
+def load_data(settings):
+    """The splits a run trains on, from its settings; evaluation calls it again with
+    the run's config.json to get the very same validation split (always seed 0:
+    runs with different seeds must be scored on the same images).
+
+    ``data`` None searches --data/$FER2013_DATA/./data/ and falls back to the
+    synthetic faces; "synthetic" asks for those directly (what --quick does).
+    """
+    if settings["data"] == "synthetic":
+        return synthetic_splits(settings["synthetic_size"] or SYNTHETIC_SIZE, settings["val_fraction"], seed=0)
+    return load_splits(settings["data"], val_fraction=settings["val_fraction"], seed=0, quiet=True,
+                       skip_bad_rows=settings["skip_bad_rows"], synthetic_size=settings["synthetic_size"])

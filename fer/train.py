@@ -1,0 +1,235 @@
+"""``python -m fer.train``: train the seed CNN and DNN (by default both, for the comparison).
+
+Examples::
+
+    python -m fer.train --quick                      # a couple of minutes, synthetic faces
+    python -m fer.train --data ../shared/data/fer2013/fer2013.csv.gz --preset seed-cnn
+    python -m fer.train --resume runs/20250101-120000-cnn
+
+Each run writes a folder (see :mod:`fer.runs`).  This module imports nothing heavy of
+its own at the top, so that ``--help`` answers at once: numba, the engine and
+matplotlib are imported inside :func:`main`, after ``--threads`` has had its say
+(see :mod:`fer.threads` for what that can still change).
+"""
+import argparse
+import json
+import shlex
+import sys
+
+from . import presets
+from .cli_common import UsageError, add_data_args, run_cli
+
+MODEL_CHOICES = ("cnn", "dnn", "vgg", "both")
+
+# Flags that override a preset: argparse leaves them None unless typed.
+SETTING_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "schedule", "seed", "label_smoothing",
+                 "weight_decay", "augment", "early_stopping", "max_minutes", "average_last", "model_config",
+                 "synthetic_size")
+# The only settings a resumed run may change.
+RESUME_FLAGS = ("epochs", "max_minutes")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m fer.train", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train the seed CNN and/or DNN on FER2013 (or, when none is found, on the built-in\n"
+                    "synthetic faces) into a run folder: summary.txt, config.json, history.csv, curves.png,\n"
+                    "best.npz, last.npz, metrics.json.",
+        epilog="presets (--preset NAME; explicit flags override them):\n" + presets.describe()
+               + "\n\nCtrl-C saves a resumable checkpoint; continue with --resume RUN.")
+    parser.add_argument("--model", choices=MODEL_CHOICES, default=None,
+                        help="which network to train (default: both, the CNN then the DNN, each with its "
+                             "own preset, unless --preset names one)")
+    parser.add_argument("--preset", choices=sorted(presets.PRESETS), help="a named training recipe")
+    parser.add_argument("--quick", action="store_true",
+                        help="a couple of minutes on a small synthetic set (a smoke run)")
+    add_data_args(parser)
+    parser.set_defaults(val_fraction=None)  # None = not typed: the preset's (or a resumed run's) value stays
+    parser.add_argument("--synthetic-size", type=int, help="images in the synthetic set, when it is used")
+    parser.add_argument("--epochs", type=int,
+                        help="number of epochs (with --max-minutes and a onecycle/cosine/step schedule: at "
+                             "most this many, cut to what is measured to fit the budget)")
+    parser.add_argument("--batch-size", type=int, help="images per training batch")
+    parser.add_argument("--lr", type=float, help="learning rate (the peak rate under --schedule onecycle)")
+    parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="sgd is SGD with Nesterov momentum")
+    parser.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
+    parser.add_argument("--schedule", choices=("none", "step", "cosine", "onecycle", "plateau"),
+                        help="learning-rate schedule; plateau halves it after 3 epochs without a "
+                             "validation-accuracy gain")
+    parser.add_argument("--weight-decay", type=float, help="weight decay (decoupled for adamw)")
+    parser.add_argument("--label-smoothing", type=float, help="label smoothing of the loss, in [0, 1)")
+    parser.add_argument("--augment", choices=("none", "light", "strong"),
+                        help="light: shifts and flips; strong: also rotation, scale, brightness, contrast")
+    parser.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                        help="stop after PATIENCE epochs without a validation-accuracy gain")
+    parser.add_argument("--max-minutes", type=float,
+                        help="time budget: stop cleanly (everything saved) before it runs out")
+    parser.add_argument("--average-last", type=int, metavar="K",
+                        help="at the end, average the weights of the last K epochs; kept as best.npz "
+                             "if it validates better")
+    parser.add_argument("--model-config", type=json_object, metavar="JSON",
+                        help='keyword arguments of the model builder (fer.models), e.g. '
+                             '\'{"widths": [32, 64, 128, 256]}\'; with --model both, one object per model: '
+                             '\'{"cnn": {...}, "dnn": {...}}\'')
+    parser.add_argument("--seed", type=int, help="random seed (weights, shuffling, augmentation, dropout)")
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads for numba kernels and BLAS (default: all cores). On a machine "
+                             "shared with other jobs, 1 can be several times faster")
+    parser.add_argument("--out", help="run folder (default runs/<date>-<model>/; with --model both, "
+                                      "OUT/cnn and OUT/dnn)")
+    parser.add_argument("--resume", metavar="RUN",
+                        help="continue the run in folder RUN from its last.npz (only --epochs, "
+                             "--max-minutes and --threads may change)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (log files)")
+    return parser
+
+
+def json_object(text):
+    """argparse type of --model-config: a JSON object."""
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object {{...}}, got {text!r}")
+    return value
+
+
+def models_to_train(args):
+    """The model names of this invocation, in training order."""
+    if args.model == "both" or (args.model is None and args.preset is None):
+        return ["cnn", "dnn"]
+    return [args.model or presets.PRESETS[args.preset]["model"]]
+
+
+def plan_runs(args):
+    """[(settings, run_dir)] for a fresh invocation (not --resume)."""
+    from pathlib import Path
+
+    from .runs import default_run_dir
+
+    explicit = {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name) is not None}
+    models = models_to_train(args)
+    plans = []
+    for model in models:
+        settings = presets.resolve(args.preset, model, args.quick, explicit)
+        if args.data is not None:
+            settings["data"] = args.data
+        settings["skip_bad_rows"] = args.skip_bad_rows
+        if args.val_fraction is not None:
+            settings["val_fraction"] = args.val_fraction
+        if args.out is None:
+            run_dir = default_run_dir(model)
+        else:
+            run_dir = Path(args.out) / model if len(models) > 1 else Path(args.out)
+        if (run_dir / "config.json").exists():  # never overwrite a run that may have cost an hour
+            raise UsageError(f"{run_dir} already holds a training run: continue it with --resume {run_dir}, "
+                             f"or choose another --out")
+        plans.append((settings, run_dir))
+    return plans
+
+
+def plan_resume(args):
+    """[(settings, run_dir)] for --resume RUN: the run's own settings, plus the few
+    that may change."""
+    from pathlib import Path
+
+    from .runs import read_config, write_json
+
+    run_dir = Path(args.resume)
+    config = read_config(run_dir)
+    settings = config["settings"]
+    ignored = [name for name in SETTING_FLAGS if getattr(args, name) is not None and name not in RESUME_FLAGS]
+    if ignored or args.preset or args.quick or args.model or args.data:
+        print("note: --resume continues the run with its own settings; only --epochs and --max-minutes "
+              "may change", file=sys.stderr)
+    changed = {name: getattr(args, name) for name in RESUME_FLAGS if getattr(args, name) is not None}
+    if changed:
+        settings.update(changed)
+        config.setdefault("changed_on_resume", []).append(changed)
+        write_json(run_dir / "config.json", config)  # so that a later resume sees the new length
+    return [(settings, run_dir)]
+
+
+def data_info(splits, settings):
+    """What config.json records about the data."""
+    return {"source": splits.source, "synthetic": bool(splits.synthetic), "path": settings["data"],
+            "train": len(splits.train), "val": len(splits.val),
+            "test": 0 if splits.test is None else len(splits.test)}
+
+
+def train_one(settings, splits, run_dir, resume, progress, command):
+    """Train (or resume) one run; returns its metrics dict."""
+    from .trainer import Trainer
+
+    try:
+        trainer = Trainer(settings, splits, run_dir, progress=progress)
+    except ValueError as error:  # a bad --model-config, or an impossible setting
+        raise UsageError(str(error)) from None
+    if resume:
+        trainer.restore()
+        print(f"resuming {run_dir} at epoch {trainer.epoch + 1} of {settings['epochs']}")
+    else:
+        trainer.start(data_info(splits, settings), command)
+    n_params = sum(p.size for p in trainer.model.parameters())
+    print(f"training {settings['model']} (preset {settings['preset']}, {n_params:,} parameters) on "
+          f"{splits.source}: {len(splits.train)} train / {len(splits.val)} validation images -> {run_dir}",
+          flush=True)
+    metrics = trainer.fit()
+    if not metrics["best_epoch"]:
+        print(f"{settings['model']}: {metrics['status']} before the first epoch ended; files in {run_dir}")
+        return metrics
+    test = f", test accuracy {metrics['test_acc']:.2%}" if "test_acc" in metrics else ""
+    print(f"{settings['model']}: {metrics['status']}; best validation accuracy {metrics['best_val_acc']:.2%} "
+          f"at epoch {metrics['best_epoch']}{test}; {metrics['images_per_s']:.0f} images/s; files in {run_dir}")
+    return metrics
+
+
+def print_comparison(results):
+    """The CNN-vs-DNN table at the end of --model both."""
+    print("\nmodel  best epoch  val acc  test acc  images/s  run")
+    for (settings, run_dir), m in results:
+        if not m["best_epoch"]:
+            print(f"{settings['model']:<6} {'-':>10} {'-':>8} {'-':>8} {'-':>9} {run_dir}")
+            continue
+        test = f"{m['test_acc']:8.2%}" if "test_acc" in m else f"{'-':>8}"
+        print(f"{settings['model']:<6} {m['best_epoch']:>10} {m['best_val_acc']:8.2%} {test} "
+              f"{m['images_per_s']:>9.0f} {run_dir}")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        from .threads import limit_threads
+        limit_threads(args.threads)
+    from .runs import load_data
+    from .trainer import TrainingDiverged, TrainingInterrupted
+
+    plans = plan_resume(args) if args.resume else plan_runs(args)
+    splits = load_data(plans[0][0])  # --model both: the two runs share data settings
+    if splits.synthetic:
+        print(f"No FER2013 data given or found: training on the built-in synthetic faces ({splits.source}). "
+              f"Use --data PATH for the real thing.", flush=True)
+    progress = not args.no_progress and sys.stderr.isatty()
+    results = []
+    for number, (settings, run_dir) in enumerate(plans):
+        try:
+            metrics = train_one(settings, splits, run_dir, bool(args.resume), progress,
+                                shlex.join(["python", "-m", "fer.train", *argv]))
+            results.append(((settings, run_dir), metrics))
+        except TrainingInterrupted as stop:
+            skipped = [s["model"] for s, _ in plans[number + 1:]]
+            print(f"\n{stop}.\nResume with: python -m fer.train --resume {run_dir}"
+                  + (f"\n(not started: {', '.join(skipped)})" if skipped else ""), file=sys.stderr)
+            return 130
+        except TrainingDiverged as stop:
+            print(f"error: {stop}", file=sys.stderr)
+            return 1
+    if len(results) > 1:
+        print_comparison(results)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

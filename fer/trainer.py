@@ -1,0 +1,448 @@
+"""The training loop: epochs of shuffled, augmented batches, validation, checkpoints.
+
+:class:`Trainer` owns one run folder (see :mod:`fer.runs`).  Per epoch it
+
+1. trains on the training split in shuffled mini-batches (augmented, with dropout),
+   showing a live progress bar (batches, loss, accuracy, images/s, ETA),
+2. measures loss and accuracy on the validation split,
+3. appends a row to ``history.csv`` and prints one line,
+4. saves ``last.npz`` (weights, optimiser, schedule, epoch: everything needed to
+   resume) and, on a new best validation accuracy, ``best.npz``.
+
+**Exact resume.**  Every random stream of an epoch -- the shuffle, the augmentation,
+the dropout masks -- is seeded from ``(seed, epoch)`` alone, never carried over from
+the previous epoch.  A checkpoint taken at an epoch boundary therefore holds all
+the state there is, and a resumed run reproduces the uninterrupted run's weights
+exactly.  An interruption inside an epoch drops that epoch's partial work for the
+same reason.
+
+**Stopping.**  Ctrl-C (:class:`TrainingInterrupted`), a non-finite loss
+(:class:`TrainingDiverged`), early stopping and the time budget all leave the run
+folder complete and consistent: the history, curves and metrics are written and
+``last.npz`` is the last good epoch.
+
+**Overhead.**  Only the forward pass, backward pass and optimiser step are timed as
+compute; everything else in the epoch's wall time (loading and augmenting batches,
+validation, checkpoints, logging) is overhead, recorded as ``overhead_fraction``.
+"""
+import csv
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import minigrad
+import minigrad.functional as F
+from minigrad import nn, optim
+from minigrad.checkpoint import load_checkpoint, save_checkpoint
+
+from . import plots
+from .augment import Augmenter
+from .data import to_float
+from .inference import batch_indices, predict_logits
+from .models import INPUT_SHAPE, architecture, from_architecture
+from .runs import write_json
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
+                   "images_per_s", "overhead_fraction")
+
+AUGMENTATIONS = {
+    "none": None,
+    "light": dict(shift=4, flip=True, rotate=0.0, scale=0.0, brightness=0.0, contrast=0.0),
+    "strong": dict(shift=4, flip=True, rotate=10.0, scale=0.1, brightness=0.2, contrast=0.2),
+}
+"""--augment levels: keyword arguments of :class:`fer.augment.Augmenter` (None: off)."""
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "step", "cosine", "onecycle", "plateau")
+
+# The independent random streams of one epoch (see epoch_seed).
+SHUFFLE, AUGMENT, DROPOUT = 0, 1, 2
+
+
+class TrainingStopped(Exception):
+    """Training ended early in a way the command line reports (message: one line)."""
+
+
+class TrainingInterrupted(TrainingStopped):
+    """Ctrl-C: the run folder holds a resumable ``last.npz``."""
+
+
+class TrainingDiverged(TrainingStopped):
+    """The loss became NaN or infinite; ``last.npz`` holds the last good epoch."""
+
+
+class _OutOfTime(Exception):
+    """The time budget ran out inside an epoch (handled inside the Trainer)."""
+
+
+def epoch_seed(seed, epoch, stream):
+    """A seed for one random ``stream`` of one epoch, independent of every other
+    (seed, epoch, stream): NumPy's SeedSequence mixes the three numbers."""
+    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
+
+
+def make_optimizer(settings, params):
+    """The optimiser named by ``settings["optimizer"]``; SGD gets Nesterov momentum."""
+    name, lr, decay = settings["optimizer"], settings["lr"], settings["weight_decay"]
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=settings["momentum"], nesterov=True, weight_decay=decay)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=decay)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def make_scheduler(settings, optimizer, steps_per_epoch):
+    """``(scheduler or None, steps per batch?)``.  One-cycle moves the learning rate
+    every batch; the others once an epoch."""
+    name, epochs = settings["schedule"], settings["epochs"]
+    if name == "none":
+        return None, False
+    if name == "step":  # divide by 10 at 1/3 and 2/3 of the run
+        return optim.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1), False
+    if name == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=epochs), False
+    if name == "onecycle":
+        return optim.OneCycleLR(optimizer, max_lr=settings["lr"], total_steps=epochs * steps_per_epoch), True
+    if name == "plateau":  # on validation accuracy: halve at the 3rd epoch in a row without a gain
+        return optim.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2), False
+    raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+
+
+def count_batches(n, batch_size):
+    """Training batches per epoch: a last batch of one image is dropped, because
+    batch norm cannot estimate a variance from a single sample."""
+    return n // batch_size + (1 if n % batch_size > 1 else 0)
+
+
+def versions():
+    """Library versions for config.json, so a result can be traced to its software."""
+    import numba
+    return {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+            "minigrad": minigrad.__version__}
+
+
+class Trainer:
+    """Trains one model into one run folder.
+
+    ``settings``: the resolved settings (see :mod:`fer.presets`).
+    ``splits``: a :class:`fer.data.Splits` (train, val, optional labelled test).
+    ``log``: where the one-line-per-epoch report goes; ``progress``: show tqdm bars.
+    """
+
+    def __init__(self, settings, splits, run_dir, log=print, progress=True):
+        self.settings, self.splits, self.run_dir = settings, splits, Path(run_dir)
+        self.log, self.progress = log, progress
+        self.architecture = architecture(settings["model"], **settings["model_config"])
+        minigrad.manual_seed(settings["seed"])  # the initial weights
+        self.model = from_architecture(self.architecture)
+        self.optimizer = make_optimizer(settings, list(self.model.parameters()))
+        self.steps_per_epoch = count_batches(len(splits.train), settings["batch_size"])
+        self.scheduler, self.schedule_per_batch = make_scheduler(settings, self.optimizer, self.steps_per_epoch)
+        self.epoch = 0  # epochs finished
+        self.best_val_acc, self.best_epoch, self.stale_epochs = -1.0, 0, 0
+        self.history = {column: [] for column in HISTORY_COLUMNS}
+        self.stop_reason = None
+        self.saved_epoch = 0  # the epoch last.npz holds
+        self.deadline = math.inf  # set by fit() from max_minutes
+
+    # ------------------------------------------------------------------ run folder
+    def start(self, data_info, command=""):
+        """A fresh run: fit the epochs to the time budget, then write summary.txt,
+        config.json and an epoch-0 ``last.npz`` (so that even a run stopped in its
+        first epoch can be resumed)."""
+        self.fit_epochs_to_budget()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "summary.txt").write_text(nn.summary(self.model, INPUT_SHAPE) + "\n")
+        write_json(self.run_dir / "config.json", {
+            "settings": self.settings, "architecture": self.architecture, "data": data_info,
+            "parameters": sum(p.size for p in self.model.parameters()),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": command,
+            "versions": versions()})
+        self.save_last()
+
+    def fit_epochs_to_budget(self, warmup_steps=1, timed_steps=2):
+        """With ``max_minutes`` and a schedule that must know the run's length (one-cycle,
+        cosine, step), cut ``epochs`` to what fits the budget, so the schedule ends
+        where the budget does instead of being stopped half-way at a high rate.
+
+        The epoch time is estimated from a few training steps of the real model on
+        real images with a learning rate of 0 (the weights are restored afterwards),
+        plus a third of a step per validation image (forward only) and 10% overhead.
+        """
+        s = self.settings
+        if not s["max_minutes"] or s["schedule"] not in ("onecycle", "cosine", "step"):
+            return
+        initial = self.model.state_dict()
+        probe = optim.SGD(list(self.model.parameters()), lr=0.0)
+        index = np.arange(min(s["batch_size"], len(self.splits.train)))
+        x, y = minigrad.Tensor(to_float(self.splits.train.images[index])), self.splits.train.labels[index]
+        self.model.train()
+        for step in range(warmup_steps + timed_steps):
+            if step == warmup_steps:  # the first steps pay for compilation and cold caches
+                tic = time.perf_counter()
+            probe.zero_grad()
+            F.cross_entropy(self.model(x), y).backward()
+            probe.step()
+        per_image = (time.perf_counter() - tic) / timed_steps / len(index)
+        epoch_seconds = 1.1 * per_image * (len(self.splits.train) + len(self.splits.val) / 3)
+        self.model.load_state_dict(initial)
+        self.optimizer.zero_grad()
+        fitting = int(0.95 * s["max_minutes"] * 60 / epoch_seconds)
+        if fitting < 1:
+            self.log(f"warning: one epoch takes about {epoch_seconds / 60:.1f} min, more than the budget of "
+                     f"{s['max_minutes']:g} min: the run will stop without finishing an epoch")
+            fitting = 1
+        if fitting < s["epochs"]:
+            self.log(f"about {epoch_seconds / 60:.1f} min per epoch: {fitting} of the {s['epochs']} epochs fit "
+                     f"in {s['max_minutes']:g} min, so the run and its {s['schedule']} schedule are set for {fitting}")
+            s["epochs_requested"], s["epochs"] = s["epochs"], fitting
+            self.scheduler, self.schedule_per_batch = make_scheduler(s, self.optimizer, self.steps_per_epoch)
+
+    def restore(self):
+        """Continue a run from its ``last.npz``: weights, optimiser, schedule, history."""
+        state_dict, header, _ = load_checkpoint(self.run_dir / "last.npz")
+        self.model.load_state_dict(state_dict)
+        self.optimizer.load_state_dict(header["optimizer"])
+        progress = header["progress"]
+        if self.scheduler is not None:
+            saved = header["scheduler"]
+            if progress["epochs"] != self.settings["epochs"] and "last_epoch" in saved and "best" not in saved:
+                # --epochs changed on resume: keep the freshly built schedule of the new length
+                # and only move it to the step reached (plateau, with its "best", has no length).
+                saved = {"last_epoch": saved["last_epoch"]}
+                self.log(f"note: the {self.settings['schedule']} schedule is stretched from {progress['epochs']} "
+                         f"to {self.settings['epochs']} epochs; the learning rate jumps to match")
+            self.scheduler.load_state_dict(saved)
+        self.epoch = progress["epoch"]
+        self.best_val_acc, self.best_epoch = progress["best_val_acc"], progress["best_epoch"]
+        self.stale_epochs = progress["stale_epochs"]
+        self.history = {column: list(progress["history"][column]) for column in HISTORY_COLUMNS}
+
+    def header(self, **extra):
+        """The JSON header every checkpoint of this run carries."""
+        return {"architecture": self.architecture, "epoch": self.epoch, "model": self.settings["model"],
+                "val_acc": self.history["val_acc"][-1] if self.history["val_acc"] else None, **extra}
+
+    def save_last(self):
+        """Everything a resume needs; the header may hold arrays (the optimiser's moments)."""
+        progress = {"epoch": self.epoch, "epochs": self.settings["epochs"], "best_val_acc": self.best_val_acc,
+                    "best_epoch": self.best_epoch, "stale_epochs": self.stale_epochs, "history": self.history}
+        scheduler = None if self.scheduler is None else self.scheduler.state_dict()
+        save_checkpoint(self.run_dir / "last.npz", self.model,
+                        self.header(optimizer=self.optimizer.state_dict(), scheduler=scheduler, progress=progress))
+        self.saved_epoch = self.epoch
+
+    def save_snapshot(self):
+        """Keep this epoch's weights for --average-last K (only the newest K stay)."""
+        keep = self.settings["average_last"]
+        folder = self.run_dir / "snapshots"
+        folder.mkdir(exist_ok=True)
+        save_checkpoint(folder / f"epoch-{self.epoch:03d}.npz", self.model, self.header())
+        for old in sorted(folder.glob("epoch-*.npz"))[:-keep]:
+            old.unlink()
+
+    def write_history(self):
+        with open(self.run_dir / "history.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(HISTORY_COLUMNS)
+            writer.writerows(zip(*(self.history[c] for c in HISTORY_COLUMNS)))
+
+    # ------------------------------------------------------------------ the loop
+    @property
+    def lr(self):
+        return float(self.optimizer.lr)
+
+    def fit(self):
+        """Train the remaining epochs; returns the final metrics (also in metrics.json).
+
+        Raises TrainingInterrupted on Ctrl-C and TrainingDiverged on a NaN loss,
+        after writing everything a later ``--resume`` needs.
+        """
+        epochs, budget = self.settings["epochs"], self.settings["max_minutes"] * 60
+        started = time.perf_counter()
+        self.deadline = started + budget if budget > 0 else math.inf
+        clock = started
+        try:
+            while self.epoch < epochs and self.stop_reason is None:
+                clock = self.run_epoch(clock)
+                elapsed, last = time.perf_counter() - started, self.history["seconds"][-1]
+                if budget > 0 and self.epoch < epochs and elapsed + last > budget:
+                    self.stop_reason = f"time budget of {self.settings['max_minutes']:g} min reached"
+        except _OutOfTime:
+            self.stop_reason = (f"time budget of {self.settings['max_minutes']:g} min reached "
+                                f"during epoch {self.epoch + 1} (its partial work is dropped)")
+        except KeyboardInterrupt:
+            self.finish("interrupted")
+            done = f"epochs 1-{self.saved_epoch} are" if self.saved_epoch else "the initial state is"
+            raise TrainingInterrupted(f"interrupted in epoch {self.saved_epoch + 1}; {done} saved in "
+                                      f"{self.run_dir / 'last.npz'}") from None
+        except TrainingDiverged as error:
+            self.finish("diverged")
+            raise TrainingDiverged(f"{error}; training stopped, the last good epoch ({self.saved_epoch}) "
+                                   f"is kept in {self.run_dir / 'last.npz'}") from None
+        return self.finish(self.stop_reason or "finished")
+
+    def run_epoch(self, epoch_start):
+        """One epoch of training and validation, then its bookkeeping.
+
+        Returns the moment its clock stopped: the next epoch's clock starts there, so
+        the bookkeeping after it (saving last.npz, history.csv, the log line) counts
+        as the next epoch's overhead rather than as nobody's.
+        """
+        train_loss, train_acc, compute = self.train_epoch()
+        val_loss, val_acc = self.validate()
+        if not math.isfinite(val_loss):  # the last step broke the weights: do not save them
+            raise TrainingDiverged(f"the validation loss became {val_loss} after epoch {self.epoch + 1}")
+        self.epoch += 1
+        improved = val_acc > self.best_val_acc
+        if improved:
+            self.best_val_acc, self.best_epoch, self.stale_epochs = val_acc, self.epoch, 0
+        else:
+            self.stale_epochs += 1
+        if self.scheduler is not None and not self.schedule_per_batch:
+            if self.settings["schedule"] == "plateau":
+                self.scheduler.step(val_acc)
+            else:
+                self.scheduler.step()
+        patience = self.settings["early_stopping"]
+        if patience and self.stale_epochs >= patience:
+            self.stop_reason = f"early stopping: no gain in validation accuracy for {patience} epochs"
+
+        # Checkpoints are saved before the clock stops, so their cost counts as overhead.
+        if improved:
+            save_checkpoint(self.run_dir / "best.npz", self.model, self.header())
+        if self.settings["average_last"]:
+            self.save_snapshot()
+        clock = time.perf_counter()
+        seconds = clock - epoch_start
+        row = {"epoch": self.epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
+               "val_acc": val_acc, "lr": self.lr, "seconds": seconds,
+               "images_per_s": len(self.splits.train) / seconds, "overhead_fraction": 1 - compute / seconds}
+        for column in HISTORY_COLUMNS:  # 6 significant digits keep history.csv readable
+            self.history[column].append(float(f"{row[column]:.6g}") if isinstance(row[column], float)
+                                        else row[column])
+        self.save_last()
+        self.write_history()
+        self.log(f"epoch {self.epoch:>3}/{self.settings['epochs']}  train loss {train_loss:.4f} "
+                 f"acc {train_acc:6.2%}  val loss {val_loss:.4f} acc {val_acc:6.2%}  lr {self.lr:.2e}  "
+                 f"{seconds:5.1f}s  {row['images_per_s']:.0f} img/s  overhead {row['overhead_fraction']:.1%}"
+                 + ("  *best" if improved else ""))
+        return clock
+
+    def train_epoch(self):
+        """One pass over the shuffled training set: (mean loss, accuracy, compute seconds)."""
+        from tqdm import tqdm
+
+        s, train = self.settings, self.splits.train
+        seed, epoch = s["seed"], self.epoch
+        order = np.random.default_rng(epoch_seed(seed, epoch, SHUFFLE)).permutation(len(train))
+        augment = AUGMENTATIONS[s["augment"]]
+        augmenter = Augmenter(**augment, seed=epoch_seed(seed, epoch, AUGMENT)) if augment else None
+        minigrad.manual_seed(epoch_seed(seed, epoch, DROPOUT))
+        self.model.train()
+
+        total_loss = correct = seen = 0
+        compute = 0.0
+        bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{s['epochs']}", unit="batch",
+                   leave=False, disable=not self.progress, dynamic_ncols=True, file=sys.stderr)
+        try:
+            for step, index in enumerate(batch_indices(len(train), s["batch_size"], order)):
+                if step == self.steps_per_epoch:
+                    break  # the dropped single-image batch (see count_batches)
+                if time.perf_counter() > self.deadline:
+                    raise _OutOfTime
+                x = to_float(train.images[index])
+                if augmenter is not None:
+                    x = augmenter(x)
+                y = train.labels[index]
+
+                tic = time.perf_counter()
+                logits = self.model(minigrad.Tensor(x))
+                loss = F.cross_entropy(logits, y, label_smoothing=s["label_smoothing"])
+                value = float(loss.item())
+                if not math.isfinite(value):
+                    raise TrainingDiverged(f"the loss became {value} in epoch {epoch + 1}, batch {step + 1} "
+                                           f"(learning rate {self.lr:.3g}; try a lower --lr)")
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                if self.schedule_per_batch:
+                    self.scheduler.step()
+                compute += time.perf_counter() - tic
+
+                total_loss += value * len(index)
+                correct += int((logits.data.argmax(axis=1) == y).sum())
+                seen += len(index)
+                bar.set_postfix_str(f"loss {total_loss / seen:.4f} acc {correct / seen:.2%} "
+                                    f"{seen / max(bar.format_dict['elapsed'], 1e-9):.0f} img/s", refresh=False)
+                bar.update(1)
+        finally:
+            bar.close()
+        return total_loss / seen, correct / seen, compute
+
+    def validate(self):
+        """(loss, accuracy) on the validation split, with the training loss function
+        (label smoothing included) so the two loss curves are comparable."""
+        val = self.splits.val
+        logits = predict_logits(self.model, val.images, batch_size=max(256, self.settings["batch_size"]))
+        with minigrad.no_grad():
+            loss = F.cross_entropy(minigrad.Tensor(logits), val.labels,
+                                   label_smoothing=self.settings["label_smoothing"])
+        return float(loss.item()), float(np.mean(logits.argmax(axis=1) == val.labels))
+
+    # ------------------------------------------------------------------ the end
+    def average_snapshots(self):
+        """Average the weights (and batch-norm statistics) of the kept epoch snapshots;
+        returns (state_dict, validation accuracy, first epoch, last epoch) or None."""
+        paths = sorted((self.run_dir / "snapshots").glob("epoch-*.npz"))
+        if len(paths) < 2:
+            return None
+        states = [load_checkpoint(p)[0] for p in paths]
+        average = {key: np.mean([st[key] for st in states], axis=0).astype(states[-1][key].dtype)
+                   for key in states[-1]}
+        current = self.model.state_dict()
+        self.model.load_state_dict(average)
+        val_acc = self.validate()[1]
+        self.model.load_state_dict(current)
+        first, last = (load_checkpoint(p)[1]["epoch"] for p in (paths[0], paths[-1]))
+        return average, val_acc, first, last
+
+    def finish(self, status):
+        """Write history.csv, curves.png and metrics.json; evaluate the best weights on
+        the labelled test split if there is one.  Returns the metrics dict."""
+        self.write_history()
+        if self.history["epoch"]:
+            plots.plot_curves(self.history, self.run_dir / "curves.png",
+                              title=f"{self.settings['model']} ({self.run_dir.name})")
+        metrics = {"status": status, "epochs_run": self.epoch, "best_epoch": self.best_epoch,
+                   "best_val_acc": self.best_val_acc if self.best_epoch else None,
+                   "wall_seconds": round(sum(self.history["seconds"]), 2),
+                   "images_per_s": round(float(np.mean(self.history["images_per_s"])), 1)
+                   if self.history["epoch"] else None,
+                   "overhead_fraction": round(float(np.mean(self.history["overhead_fraction"])), 4)
+                   if self.history["epoch"] else None}
+        if status not in ("interrupted", "diverged") and self.best_epoch:
+            if self.settings["average_last"]:
+                averaged = self.average_snapshots()
+                if averaged is not None:
+                    state, val_acc, first, last = averaged
+                    metrics["averaged"] = {"epochs": [first, last], "val_acc": val_acc}
+                    if val_acc > self.best_val_acc:  # the average becomes the model evaluate/predict load
+                        save_checkpoint(self.run_dir / "best.npz", state,
+                                        self.header(averaged_epochs=[first, last], val_acc=val_acc))
+                        metrics["best_val_acc"], metrics["best_is_average"] = val_acc, True
+            test = self.splits.test
+            if test is not None and len(test) and bool((test.labels >= 0).all()):
+                best, _, _ = load_checkpoint(self.run_dir / "best.npz")
+                self.model.load_state_dict(best)
+                logits = predict_logits(self.model, test.images)
+                metrics["test_acc"] = float(np.mean(logits.argmax(axis=1) == test.labels))
+                metrics["test_samples"] = len(test)
+        write_json(self.run_dir / "metrics.json", metrics)
+        return metrics

@@ -1,0 +1,134 @@
+"""fer.evaluate and fer.predict on a tiny trained run, and the shared inference helpers
+(batching, test-time augmentation) they use."""
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fer import LABELS, evaluate, predict, train
+from fer.cli_common import run_cli
+from fer.inference import TTA_MODES, predict_proba, shift, tta_views
+from fer.runs import load_data, load_model, read_config
+from test_train_cli import one_thread, tiny_args  # noqa: F401  (one_thread: an autouse fixture)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A DNN trained for 2 epochs on 200 synthetic faces."""
+    folder = tmp_path_factory.mktemp("run")
+    assert train.main(tiny_args(folder, "dnn", 2, 200)) == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def test_split(run):
+    return load_data(read_config(run)["settings"]).test
+
+
+def test_evaluate_writes_report_confusion_csv_and_png(run, test_split, capsys):
+    assert evaluate.main([str(run), "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "precision" in out and "accuracy" in out
+    report = json.loads((run / "eval-test.json").read_text())
+    model, _ = load_model(run)
+    predictions = predict_proba(model, test_split.images).argmax(axis=1)
+    assert report["accuracy"] == pytest.approx(np.mean(predictions == test_split.labels))
+    with open(run / "eval-test-confusion.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][1:] == list(LABELS) and [r[0] for r in rows[1:]] == list(LABELS)
+    counts = np.array([[int(v) for v in r[1:]] for r in rows[1:]])
+    assert counts.sum() == len(test_split) and np.trace(counts) == int(np.sum(predictions == test_split.labels))
+    shares = np.loadtxt(run / "eval-test-confusion-rows.csv", delimiter=",", skiprows=1,
+                        usecols=range(1, 8))
+    np.testing.assert_allclose(shares.sum(axis=1)[counts.sum(axis=1) > 0], 1, atol=1e-3)
+    assert (run / "eval-test-confusion.png").stat().st_size > 1000
+    assert (run / "eval-test.txt").read_text().count("\n") > 8
+
+
+def test_an_ensemble_with_tta_writes_into_out(run, tmp_path, capsys):
+    out = tmp_path / "ensemble"
+    assert evaluate.main([str(run), str(run), "--tta", "--split", "val", "--out", str(out)]) == 0
+    report = json.loads((out / "eval-val-tta-flip.json").read_text())
+    assert report["runs"] == [str(run), str(run)] and report["tta"] == "flip" and report["split"] == "val"
+    assert "ensemble of" in capsys.readouterr().out
+
+
+def test_evaluate_rejects_a_folder_that_is_no_run(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(evaluate.main, [str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("error: ") and "no config.json" in err
+    assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------ predict
+def test_predict_writes_a_submission_for_a_course_test_csv(run, test_split, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # fer.data caches parsed CSVs there
+    images = test_split.images[:9]
+    source = tmp_path / "test.csv"
+    source.write_text("id,feature\n" + "".join(
+        f"{100 + i},{' '.join(map(str, im.ravel()))}\n" for i, im in enumerate(images)))
+    output = tmp_path / "submission.csv"
+    assert predict.main([str(run), "--input", str(source), "--output", str(output)]) == 0
+    lines = output.read_text().splitlines()
+    assert lines[0] == "id,label" and len(lines) == 10
+    ids, labels = zip(*(map(int, line.split(",")) for line in lines[1:]))
+    model, _ = load_model(run)
+    assert list(ids) == list(range(100, 109))
+    assert list(labels) == list(predict_proba(model, images).argmax(axis=1))
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_predict_reads_any_image_in_a_folder(run, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (80, 64, 3), dtype=np.uint8)).save(folder / "colour.jpg")
+    Image.fromarray(rng.integers(0, 255, (48, 48), dtype=np.uint8)).save(folder / "grey.png")
+    (folder / "notes.txt").write_text("not an image")
+    output = tmp_path / "predictions.csv"
+    assert predict.main([str(run), "--input", str(folder), "--output", str(output), "--tta"]) == 0
+    table = capsys.readouterr().out
+    assert "colour.jpg" in table and "grey.png" in table and "notes.txt" not in table
+    with open(output) as f:
+        rows = list(csv.DictReader(f))
+    assert [r["image"] for r in rows] == ["colour.jpg", "grey.png"]
+    for r in rows:
+        probs = np.array([float(r[label]) for label in LABELS])
+        assert r["emotion"] == LABELS[probs.argmax()] and probs.sum() == pytest.approx(1, abs=1e-3)
+    assert predict.main([str(run), "--input", str(folder / "grey.png")]) == 0
+    assert "grey.png" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ inference helpers
+def test_shift_moves_the_image_and_repeats_the_edge():
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    down = shift(x, 1, 0)
+    np.testing.assert_array_equal(down[0, 0, 1:], x[0, 0, :-1])
+    np.testing.assert_array_equal(down[0, 0, 0], x[0, 0, 0])   # the top row repeats
+    left = shift(x, 0, -2)
+    np.testing.assert_array_equal(left[0, 0, :, :2], x[0, 0, :, 2:])
+    np.testing.assert_array_equal(left[0, 0, :, 3], x[0, 0, :, 3])
+
+
+def test_tta_views():
+    x = np.random.default_rng(0).random((2, 1, 6, 6), dtype=np.float32)
+    assert len(tta_views(x, "none")) == 1
+    flipped = tta_views(x, "flip")[1]
+    np.testing.assert_array_equal(flipped, x[..., ::-1])
+    assert len(tta_views(x, "flip-shift")) == 10
+    with pytest.raises(ValueError, match="unknown test-time augmentation"):
+        tta_views(x, "rotate")
+    assert evaluate.TTA_CHOICES == TTA_MODES  # the parsers' copy of the names
+
+
+def test_flip_tta_averages_the_image_and_its_mirror(run, test_split):
+    model, _ = load_model(run)
+    images = test_split.images[:20]
+    both = predict_proba(model, images, batch_size=7, tta="flip")
+    plain = predict_proba(model, images, batch_size=7)
+    mirrored = predict_proba(model, np.ascontiguousarray(images[..., ::-1]), batch_size=7)
+    np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predict_proba([model, model], images), plain, rtol=1e-5, atol=1e-6)

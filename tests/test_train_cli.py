@@ -1,0 +1,262 @@
+"""python -m fer.train on tiny synthetic data: the run folder, exact resume, Ctrl-C,
+the NaN guard, early stopping, time budgets, presets, and a quick --help.
+
+Runs use a few hundred synthetic faces and shrunken models (--model-config), so
+each takes a second or two; the real architectures are tested in test_models.py.
+"""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minigrad.checkpoint import load_checkpoint
+from fer import presets, train
+from fer.cli_common import run_cli
+from fer.trainer import HISTORY_COLUMNS, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"cnn": {"widths": [4, 8, 8, 8], "dense": [16, 16, 16]},
+        "dnn": {"hidden": [32, 32]},
+        "vgg": {"widths": [4, 4, 8, 8], "convs_per_block": 1, "dense": [16]}}
+# One thread per process: on a small shared machine, numba and BLAS threads fighting
+# over the cores made training steps up to 30x slower.
+ONE_THREAD_ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                  "PYTHONPATH": str(ROOT)}
+
+
+def tiny_args(out, model="dnn", epochs=1, size=120, *extra):
+    """argv for a tiny synthetic run of ``model`` into ``out``."""
+    config = TINY if model == "both" else TINY[model]
+    return ["--model", model, "--data", "synthetic", "--synthetic-size", str(size), "--epochs", str(epochs),
+            "--batch-size", "32", "--model-config", json.dumps(config), "--out", str(out), "--no-progress",
+            "--max-minutes", "0", *extra]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Run this module's in-process training on one thread, and restore the count after."""
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        limits = None
+    else:
+        limits = threadpool_limits(1)
+    yield
+    numba.set_num_threads(before)
+    if limits is not None:
+        limits.restore_original_limits()
+
+
+def read_history(run):
+    with open(Path(run) / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+# ------------------------------------------------------------------ the run folder
+def test_both_models_write_complete_run_folders(tmp_path, capsys):
+    assert train.main(tiny_args(tmp_path, "both", 2)) == 0
+    out = capsys.readouterr().out
+    assert "synthetic" in out and "model  best epoch" in out  # says so, and compares the two
+    for model in ("cnn", "dnn"):
+        run = tmp_path / model
+        for name in ("summary.txt", "config.json", "history.csv", "curves.png", "best.npz", "last.npz",
+                     "metrics.json"):
+            assert (run / name).is_file(), name
+        assert "Total params" in (run / "summary.txt").read_text()
+        config = read_json(run / "config.json")
+        assert config["settings"]["model"] == model and config["data"]["synthetic"] is True
+        assert {"python", "numpy", "numba", "minigrad"} <= set(config["versions"])
+        rows = read_history(run)
+        assert list(rows[0]) == list(HISTORY_COLUMNS) and [r["epoch"] for r in rows] == ["1", "2"]
+        assert all(0 <= float(r["overhead_fraction"]) < 1 and float(r["images_per_s"]) > 0 for r in rows)
+        metrics = read_json(run / "metrics.json")
+        assert metrics["status"] == "finished" and metrics["best_epoch"] in (1, 2)
+        assert 0 <= metrics["test_acc"] <= 1
+        _, header, _ = load_checkpoint(run / "last.npz")
+        assert header["progress"]["epoch"] == 2 and header["architecture"]["model"] == model
+
+
+# ------------------------------------------------------------------ resume
+def test_resume_after_ctrl_c_gives_the_uninterrupted_weights(tmp_path, monkeypatch, capsys):
+    # The CNN: convolutions, batch norm, dropout and augmentation all draw or keep state.
+    assert train.main(tiny_args(tmp_path / "straight", "cnn", 2)) == 0
+
+    real_epoch = Trainer.train_epoch
+
+    def interrupted_in_second_epoch(self):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return real_epoch(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted_in_second_epoch)
+    assert train.main(tiny_args(tmp_path / "stopped", "cnn", 2)) == 130
+    assert f"--resume {tmp_path / 'stopped'}" in capsys.readouterr().err
+    assert read_json(tmp_path / "stopped" / "metrics.json")["status"] == "interrupted"
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+
+    assert train.main(["--resume", str(tmp_path / "stopped"), "--no-progress"]) == 0
+    straight, h1, _ = load_checkpoint(tmp_path / "straight" / "last.npz")
+    resumed, h2, _ = load_checkpoint(tmp_path / "stopped" / "last.npz")
+    assert h2["progress"]["epoch"] == 2
+    for key in straight:
+        np.testing.assert_array_equal(straight[key], resumed[key], err_msg=key)
+    for index, state in h1["optimizer"]["state"].items():
+        np.testing.assert_array_equal(state["exp_avg"], h2["optimizer"]["state"][index]["exp_avg"])
+    assert h1["progress"]["history"]["val_loss"] == h2["progress"]["history"]["val_loss"]
+
+
+def test_ctrl_c_in_the_real_command_saves_a_resumable_run(tmp_path):
+    """The one subprocess run of `python -m fer.train`: SIGINT after the first epoch line."""
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fer.train", *tiny_args(run, "dnn", 1000), "--threads", "1"],
+        cwd=ROOT, env=ONE_THREAD_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell ignores SIGINT in its background jobs, and children inherit that: undo it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("epoch"):
+                process.send_signal(signal.SIGINT)
+                break
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "built-in synthetic faces" in "".join(lines)
+    assert "Traceback" not in err and f"Resume with: python -m fer.train --resume {run}" in err
+    _, header, _ = load_checkpoint(run / "last.npz")
+    done = header["progress"]["epoch"]
+    assert done >= 1
+    assert train.main(["--resume", str(run), "--epochs", str(done + 1), "--no-progress"]) == 0
+    assert len(read_history(run)) == done + 1
+
+
+@pytest.mark.parametrize("schedule, optimizer", [("none", "sgd"), ("step", "adam"), ("cosine", "adamw"),
+                                                ("onecycle", "sgd"), ("plateau", "adam")])
+def test_every_schedule_and_optimizer_resumes_into_a_longer_run(tmp_path, schedule, optimizer):
+    extra = ("--schedule", schedule, "--optimizer", optimizer)
+    assert train.main(tiny_args(tmp_path, "dnn", 1, 120, *extra)) == 0
+    assert train.main(["--resume", str(tmp_path), "--epochs", "2", "--no-progress"]) == 0
+    rows = read_history(tmp_path)
+    assert [r["epoch"] for r in rows] == ["1", "2"] and all(float(r["lr"]) >= 0 for r in rows)
+    assert read_json(tmp_path / "config.json")["settings"]["optimizer"] == optimizer
+
+
+# ------------------------------------------------------------------ stopping
+def test_nan_loss_stops_and_keeps_the_last_good_epoch(tmp_path, monkeypatch, capsys):
+    import minigrad.functional as F
+    real_loss, calls = F.cross_entropy, []
+
+    def loss_turning_nan(*args, **kwargs):  # epoch 1: 3 training batches + 1 validation call
+        calls.append(1)
+        loss = real_loss(*args, **kwargs)
+        return loss * float("nan") if len(calls) > 4 else loss
+
+    monkeypatch.setattr(F, "cross_entropy", loss_turning_nan)
+    assert train.main(tiny_args(tmp_path, "dnn", 3)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the loss became nan in epoch 2, batch 1") and "last good epoch (1)" in err
+    _, header, _ = load_checkpoint(tmp_path / "last.npz")
+    assert header["progress"]["epoch"] == 1
+    assert read_json(tmp_path / "metrics.json")["status"] == "diverged"
+
+
+def test_early_stopping_when_validation_accuracy_stalls(tmp_path):
+    # Learning rate 0: the accuracy of epoch 1 is never beaten.
+    args = tiny_args(tmp_path, "dnn", 6, 120, "--lr", "0", "--schedule", "none", "--early-stopping", "1",
+                     "--threads", "1")
+    assert train.main(args) == 0
+    metrics = read_json(tmp_path / "metrics.json")
+    assert metrics["status"].startswith("early stopping") and metrics["epochs_run"] == 2
+
+
+def test_time_budget_stops_cleanly(tmp_path, capsys):
+    assert train.main(tiny_args(tmp_path, "dnn", 5, 120, "--max-minutes", "1e-9", "--schedule", "none")) == 0
+    assert "time budget" in read_json(tmp_path / "metrics.json")["status"]
+    assert load_checkpoint(tmp_path / "last.npz")[1]["progress"]["epoch"] == 0
+
+
+def test_time_budget_shortens_the_schedule_to_fit(tmp_path):
+    assert train.main(tiny_args(tmp_path, "dnn", 100000, 120, "--max-minutes", "0.01")) == 0
+    settings = read_json(tmp_path / "config.json")["settings"]
+    assert settings["epochs_requested"] == 100000 and 1 <= settings["epochs"] < 100000
+
+
+def test_bad_data_is_one_line_error_without_traceback(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(train.main, ["--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "missing.csv" in err
+
+
+def test_bad_model_config_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(train.main, tiny_args(tmp_path, "dnn", 1, 120, "--model-config", '{"layers": 3}'))
+    assert exit_info.value.code == 2 and "bad config for model 'dnn'" in capsys.readouterr().err
+
+
+def test_a_finished_run_is_never_overwritten(tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(train.main, tiny_args(tmp_path, "dnn"))
+    assert exit_info.value.code == 2 and f"--resume {tmp_path}" in capsys.readouterr().err
+    assert (tmp_path / "config.json").read_text() == "{}"
+
+
+# ------------------------------------------------------------------ presets
+def test_explicit_flags_override_the_preset_which_overrides_defaults():
+    settings = presets.resolve("seed-cnn", None, False, {"lr": 0.5})
+    assert settings["lr"] == 0.5 and settings["label_smoothing"] == 0.1 and settings["model"] == "cnn"
+    assert presets.resolve(None, "dnn")["preset"] == "seed-dnn"
+    quick = presets.resolve("best", None, True, {"epochs": 7})
+    assert quick["data"] == "synthetic" and quick["epochs"] == 7 and quick["model"] == "vgg"
+
+
+@pytest.mark.parametrize("name", sorted(presets.PRESETS))
+def test_every_preset_trains_a_tiny_run(tmp_path, name):
+    model = presets.PRESETS[name]["model"]
+    extra = ["--epochs", "2", "--average-last", "2"] if name == "best" else []
+    argv = ["--preset", name, "--data", "synthetic", "--synthetic-size", "100", "--epochs", "1",
+            "--batch-size", "32", "--model-config", json.dumps(TINY[model]), "--out", str(tmp_path),
+            "--no-progress", *extra]
+    assert train.main(argv) == 0
+    config = read_json(tmp_path / "config.json")
+    assert config["settings"]["preset"] == name and config["settings"]["model"] == model
+    metrics = read_json(tmp_path / "metrics.json")
+    assert metrics["status"] == "finished"
+    if name == "best":
+        assert metrics["averaged"]["epochs"] == [1, 2]
+
+
+# ------------------------------------------------------------------ --help
+def test_help_is_quick_and_imports_no_engine():
+    code = ("import sys, fer.train, fer.evaluate, fer.predict\n"
+            "for m in (fer.train, fer.evaluate, fer.predict): m.build_parser()\n"
+            "print(sorted(m for m in ('numba', 'minigrad', 'matplotlib') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=ONE_THREAD_ENV, capture_output=True,
+                            text=True, timeout=30)
+    assert result.stdout.strip() == "[]", result.stderr
+    for command in ("fer.train", "fer.evaluate", "fer.predict"):
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", command, "--help"], cwd=ROOT, env=ONE_THREAD_ENV,
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0 and result.stdout.startswith("usage: python -m " + command)
+        # Generous for a busy machine: the import check above is the precise test.
+        assert time.perf_counter() - start < 10
