@@ -7,6 +7,6 @@ setup(
                 "a facial-expression-recognition study built on it",
     packages=find_packages(include=["minigrad", "minigrad.*", "fer", "fer.*"]),
     python_requires=">=3.10",
-    install_requires=["numpy>=1.24", "numba>=0.58", "pandas>=1.5", "matplotlib>=3.6", "pillow>=9", "tqdm>=4.60"],
+    install_requires=["numpy>=1.24", "numba>=0.58", "pandas>=1.5", "matplotlib>=3.6", "pillow>=9", "threadpoolctl>=3", "tqdm>=4.60"],
     extras_require={"test": ["pytest>=7"]},
 )
