@@ -1,0 +1,371 @@
+"""The benchmark suite: minigrad against PyTorch CPU and NumPy's matmul peak, in one run.
+
+    python benchmarks/suite.py [--threads 2] [--quick] [--no-torch] [--out benchmarks/RESULTS.md]
+
+Every measurement runs in its own fresh Python process (``--case NAME``), so that
+peak memory (the process's high-water mark minus what it held before the measured
+work) and compile times are not mixed up between cases.  Timings are the median of
+the timed repeats after warm-up steps.  The parent prints one table and writes it,
+with the machine, the versions and the command, to ``--out``.
+
+Cases:
+
+* ``matmul``: NumPy float32 (2048 x 2048) @ (2048 x 2048), the machine's GEMM peak.
+* ``train-<model>-<batch>-<engine>``: one training step (forward, cross-entropy,
+  backward, Adam) of the seed CNN or DNN; engine minigrad, torch, torch-cl
+  (channels-last).  The CNN step costs about 0.80 GFLOP per image.
+* ``infer-cnn-256-<engine>`` and ``latency-cnn-1-<engine>``: eval-mode forward.
+* ``op-<name>-<engine>``: one op's forward + backward at the seed CNN's shapes.
+* ``compile-cold`` / ``compile-warm``: time to the end of the first training step
+  of a small CNN+DNN touching every kernel, with an empty numba cache and then with
+  the cache that the cold run filled.  ``import``: ``import minigrad``.
+
+A measurement, not a test: nothing here asserts a timing.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CNN_GFLOP_PER_IMAGE = 0.80  # forward + backward of the seed CNN (3x the forward's multiply-adds x 2)
+OPS = ["conv1", "conv2", "conv3", "conv4", "pool1", "bn1", "dense1", "loss"]
+
+
+# --------------------------------------------------------------------------- child side
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(step, warmup, repeats):
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def minigrad_model(name):
+    sys.path.insert(0, str(ROOT))
+    import minigrad
+    from fer.models import seed_cnn, seed_dnn
+
+    minigrad.manual_seed(0)
+    return seed_cnn() if name == "cnn" else seed_dnn()
+
+
+def torch_model(model):
+    """The same layer stack in PyTorch, with our weights copied in (same names, same layouts)."""
+    import torch
+    from minigrad import nn
+
+    layers = []
+    for layer in model:
+        kind = type(layer).__name__
+        if kind == "Conv2d":
+            layers.append(torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
+                                          layer.stride, layer.padding))
+        elif kind == "Linear":
+            layers.append(torch.nn.Linear(layer.in_features, layer.out_features))
+        elif kind in ("BatchNorm1d", "BatchNorm2d"):
+            layers.append(getattr(torch.nn, kind)(layer.num_features))
+        elif kind == "MaxPool2d":
+            layers.append(torch.nn.MaxPool2d(layer.kernel_size, layer.stride))
+        elif kind == "Dropout":
+            layers.append(torch.nn.Dropout(layer.p))
+        elif kind == "LeakyReLU":
+            layers.append(torch.nn.LeakyReLU(layer.negative_slope))
+        elif kind in ("ReLU", "Flatten"):
+            layers.append(getattr(torch.nn, kind)())
+        else:
+            raise TypeError(f"no PyTorch twin for {kind}")
+    twin = torch.nn.Sequential(*layers)
+    assert isinstance(model, nn.Sequential)
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()}, strict=False)
+    return twin
+
+
+def batch(n, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 1, 48, 48), dtype=np.float32), rng.integers(0, 7, n)
+
+
+def step_function(model_name, n, engine, train):
+    """A closure running one step (train: forward+backward+Adam; else eval forward)."""
+    model = minigrad_model(model_name)
+    x, y = batch(n)
+    if engine == "minigrad":
+        import minigrad
+        import minigrad.functional as F
+        import minigrad.optim as optim
+
+        xt = minigrad.Tensor(x)
+        if not train:
+            model.eval()
+
+            def infer():
+                with minigrad.no_grad():
+                    model(xt)
+            return infer
+        optimizer = optim.Adam(model.parameters(), lr=1e-3)
+
+        def train_step():
+            loss = F.cross_entropy(model(xt), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return train_step
+
+    import torch
+
+    twin = torch_model(model)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    if engine == "torch-cl":
+        twin = twin.to(memory_format=torch.channels_last)
+        xt = xt.contiguous(memory_format=torch.channels_last)
+    if not train:
+        twin.eval()
+
+        def infer():
+            with torch.no_grad():
+                twin(xt)
+        return infer
+    optimizer = torch.optim.Adam(twin.parameters(), lr=1e-3)
+
+    def train_step():
+        loss = torch.nn.functional.cross_entropy(twin(xt), yt)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return train_step
+
+
+def op_function(name, engine, n=128):
+    """One op's forward + backward at a seed-CNN shape."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    convs = {"conv1": (1, 48, 64, 5), "conv2": (64, 24, 128, 3), "conv3": (128, 12, 256, 3),
+             "conv4": (256, 6, 512, 3)}
+    if name in convs:
+        c, h, o, k = convs[name]
+        arrays = [rng.standard_normal((n, c, h, h), dtype=np.float32),
+                  rng.standard_normal((o, c, k, k), dtype=np.float32) * 0.05,
+                  np.zeros(o, np.float32)]
+    elif name == "pool1" or name == "bn1":
+        arrays = [rng.standard_normal((n, 64, 48, 48), dtype=np.float32)]
+        if name == "bn1":
+            arrays += [np.ones(64, np.float32), np.zeros(64, np.float32)]
+    elif name == "dense1":
+        arrays = [rng.standard_normal((n, 4608), dtype=np.float32),
+                  rng.standard_normal((512, 4608), dtype=np.float32) * 0.01, np.zeros(512, np.float32)]
+    else:  # loss
+        arrays = [rng.standard_normal((n, 7), dtype=np.float32)]
+    labels = rng.integers(0, 7, n)
+
+    if engine == "minigrad":
+        sys.path.insert(0, str(ROOT))
+        import minigrad
+        import minigrad.functional as F
+
+        ts = [minigrad.Tensor(a, requires_grad=True) for a in arrays]
+        rm, rv = np.zeros(64, np.float32), np.ones(64, np.float32)
+        forward = {
+            "pool1": lambda t: F.max_pool2d(t[0], 2),
+            "bn1": lambda t: F.batch_norm(t[0], rm, rv, t[1], t[2], training=True),
+            "dense1": lambda t: F.linear(*t),
+            "loss": lambda t: F.cross_entropy(t[0], labels),
+        }.get(name, lambda t: F.conv2d(*t, padding="same"))
+    else:
+        import torch
+        import torch.nn.functional as F
+
+        ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+        rm, rv, yt = torch.zeros(64), torch.ones(64), torch.from_numpy(labels)
+        forward = {
+            "pool1": lambda t: F.max_pool2d(t[0], 2),
+            "bn1": lambda t: F.batch_norm(t[0], rm, rv, t[1], t[2], training=True),
+            "dense1": lambda t: F.linear(*t),
+            "loss": lambda t: F.cross_entropy(t[0], yt),
+        }.get(name, lambda t: F.conv2d(*t, padding="same"))
+
+    def step():
+        out = forward(ts)
+        out.backward(out.detach() if engine != "minigrad" else out.data)
+    return step
+
+
+def run_case(case, threads, quick):
+    """Measure one case in this process; returns a dict (printed as JSON by the parent's child)."""
+    reps = 2 if quick else 5
+    if case == "import":
+        start = time.perf_counter()
+        sys.path.insert(0, str(ROOT))
+        import minigrad  # noqa: F401
+        return {"seconds": time.perf_counter() - start}
+    if case.startswith("compile"):
+        start = time.perf_counter()
+        sys.path.insert(0, str(ROOT))
+        import minigrad
+        import minigrad.functional as F
+        from fer.models import seed_cnn, seed_dnn
+
+        x, y = batch(8)
+        for model in (seed_cnn(widths=(4, 4, 4, 4), dense=(8, 8, 8)), seed_dnn(hidden=(8, 8))):
+            loss = F.cross_entropy(model(minigrad.Tensor(x)), y)
+            loss.backward()
+            model.eval()
+            with minigrad.no_grad():
+                model(minigrad.Tensor(x))
+        return {"seconds": time.perf_counter() - start}
+    if case == "matmul":
+        import numpy as np
+
+        a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+        seconds = timed(lambda: a @ a, 2, reps + 3)
+        return {"seconds": seconds, "gflops": 2 * 2048 ** 3 / seconds / 1e9}
+
+    kind, *rest = case.split("-")
+    engine = "-".join(rest[-2:]) if rest[-1] == "cl" else rest[-1]
+    if kind == "op":
+        step = op_function(rest[0], engine)
+        n = 128
+    else:
+        model_name, n = rest[0], int(rest[1])
+        step = step_function(model_name, n, engine, train=(kind == "train"))
+    if engine != "minigrad":
+        import torch
+
+        torch.set_num_threads(threads)
+    before = rss_mb()
+    seconds = timed(step, 2, 20 if kind in ("latency", "op") else reps)
+    return {"seconds": seconds, "images_per_s": n / seconds, "peak_mb": rss_mb() - before}
+
+
+# -------------------------------------------------------------------------- parent side
+def child(case, threads, quick, env_extra=None):
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **(env_extra or {}))
+    args = [sys.executable, __file__, "--case", case, "--threads", str(threads)] + (["--quick"] if quick else [])
+    done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        print(f"  {case}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def versions():
+    import numba
+    import numpy
+
+    text = f"Python {platform.python_version()}, NumPy {numpy.__version__}, numba {numba.__version__}"
+    try:
+        import torch
+        text += f", PyTorch {torch.__version__}"
+    except ImportError:
+        text += ", PyTorch not installed"
+    return text
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, batch 128 only")
+    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(args.case, args.threads, args.quick)))
+        return
+
+    try:
+        import torch  # noqa: F401
+        engines = ["minigrad"] if args.no_torch else ["minigrad", "torch", "torch-cl"]
+    except ImportError:
+        engines = ["minigrad"]
+    rows = []  # (group, what, engine, result)
+
+    def measure(group, what, case, engine, **env):
+        result = child(case, args.threads, args.quick, env)
+        rows.append((group, what, engine, result))
+        shown = "failed" if result is None else ", ".join(f"{k} {v:.4g}" for k, v in result.items())
+        print(f"{group:10} {what:22} {engine:9} {shown}", flush=True)
+        return result
+
+    peak = measure("machine", "matmul 2048^3 float32", "matmul", "numpy")
+    measure("startup", "import minigrad", "import", "minigrad")
+    with tempfile.TemporaryDirectory() as cache:
+        measure("startup", "first step, cold cache", "compile-cold", "minigrad", NUMBA_CACHE_DIR=cache)
+        measure("startup", "first step, warm cache", "compile-warm", "minigrad", NUMBA_CACHE_DIR=cache)
+    for op in OPS:
+        for engine in engines[:2]:
+            measure("op", f"{op} fwd+bwd b128", f"op-{op}-{engine}", engine)
+    batches = [128] if args.quick else [64, 128, 256]
+    for n in batches:
+        for engine in engines:
+            measure("train", f"cnn batch {n}", f"train-cnn-{n}-{engine}", engine)
+    for engine in engines[:2]:
+        measure("train", "dnn batch 128", f"train-dnn-128-{engine}", engine)
+    for engine in engines:
+        measure("infer", "cnn batch 256", f"infer-cnn-256-{engine}", engine)
+        measure("infer", "cnn batch 1", f"latency-cnn-1-{engine}", engine)
+
+    table = format_table(rows, peak["gflops"] if peak else None)
+    print("\n" + table)
+    command = "python benchmarks/suite.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    Path(args.out).write_text(
+        f"# Benchmark results\n\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{args.threads} threads. {versions()}.\n\nCommand: `{command.strip()}` ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
+        "Ratios are minigrad's speed over PyTorch's best layout measured in the same run (>1: minigrad faster); "
+        "memory is the process's peak RSS growth during the measured steps.\n\n" + table + "\n")
+    print(f"\nwritten to {args.out}")
+
+
+def format_table(rows, peak_gflops):
+    """Markdown table: one line per (group, what), minigrad beside torch's best layout."""
+    lines = ["| group | case | minigrad | PyTorch (best layout) | ratio | minigrad peak MB | torch peak MB | notes |",
+             "|---|---|---|---|---|---|---|---|"]
+    seen = {}
+    for group, what, engine, result in rows:
+        seen.setdefault((group, what), {})[engine] = result
+    for (group, what), results in seen.items():
+        mine = results.get("minigrad") or results.get("numpy")
+        torch_results = [r for e, r in results.items() if e.startswith("torch") and r]
+        best = min(torch_results, key=lambda r: r["seconds"]) if torch_results else None
+        unit = "images/s" if mine and "images_per_s" in mine and group in ("train", "infer") and "batch 1" not in what else "ms"
+
+        def show(r):
+            if not r:
+                return "-"
+            if "gflops" in r:
+                return f"{r['gflops']:.0f} GFLOP/s"
+            return f"{r['images_per_s']:.0f} images/s" if unit == "images/s" else f"{r['seconds'] * 1000:.1f} ms"
+
+        ratio = f"{best['seconds'] / mine['seconds']:.2f}x" if mine and best else "-"
+        notes = ""
+        if group == "train" and what.startswith("cnn") and mine and peak_gflops:
+            achieved = CNN_GFLOP_PER_IMAGE * mine["images_per_s"]
+            notes = f"{achieved:.0f} GFLOP/s = {achieved / peak_gflops:.0%} of matmul peak"
+        layouts = ", ".join(f"{e} {show(r)}" for e, r in results.items() if e.startswith("torch") and r)
+        if len(torch_results) > 1:
+            notes = (notes + "; " if notes else "") + layouts
+        mem = lambda r: f"{r['peak_mb']:.0f}" if r and "peak_mb" in r else "-"  # noqa: E731
+        lines.append(f"| {group} | {what} | {show(mine)} | {show(best)} | {ratio} | {mem(mine)} | {mem(best)} | {notes} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
