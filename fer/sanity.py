@@ -1,0 +1,295 @@
+"""Sanity checks for saliency maps: numbers that say whether a map can be trusted.
+
+A saliency map always *looks* like something -- usually like the face.  These
+three checks ask whether it shows what the model uses:
+
+1. **Model randomisation** (Adebayo et al., "Sanity checks for saliency maps",
+   NeurIPS 2018).  Re-initialise every weight and compute the maps again.  A
+   method whose maps barely change is explaining the *image* (its edges), not the
+   model.  Measure: Spearman rank correlation between the trained and the
+   randomised model's map, averaged over images.  Low passes.
+2. **Deletion** (Samek et al., "Evaluating the visualization of what a deep
+   neural network has learned", 2017; Petsiuk et al., RISE, 2018).  Remove pixels
+   most-salient first and watch the predicted class's probability; a faithful
+   map makes it fall faster than removing pixels in random order.  Measure: the
+   area under each curve (probability against removed fraction).  Saliency AUC
+   below random AUC passes.
+3. **Cue masks.**  On the synthetic faces (:mod:`fer.synthetic`) the pixels that
+   carry the expression are known.  Measure: the share of saliency mass inside
+   the masks against the share a uniform map would put there (the masks' area
+   fraction).  Above uniform passes.
+
+Each check returns a small result object with the numbers, a ``passed`` flag and
+a one-line ``summary()``; :func:`run_checks` runs all that apply and prints them.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from .saliency import as_float_images, gaussian_blur, layer_name, model_logits, saliency_maps
+
+RANDOMISATION_THRESHOLD = 0.5
+"""Mean rank correlation below which the randomisation check passes.
+
+Adebayo et al. judge visually; 0.5 is a conventional line: above it the two
+maps agree on most of their ordering, so the map hardly depends on the weights."""
+
+
+# -------------------------------------------------------------- rank correlation
+def rankdata(values: np.ndarray) -> np.ndarray:
+    """Ranks 0..n-1 of a 1-D array, tied values sharing their average rank.
+
+    Ties matter here: Grad-CAM's ReLU makes whole regions exactly zero, and
+    giving them arbitrary distinct ranks would invent an ordering that is not there.
+    (A network that max-pools its input, like the seed DNN, has zero gradient at
+    the three losers of every 2x2 window whatever its weights: that shared zero
+    pattern alone gives a rank correlation near 0.97, and the check rightly says
+    that most of such a map is fixed by the image.)
+    """
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    # start index of each run of equal values, and the run each position belongs to
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    run = np.cumsum(np.r_[True, sorted_values[1:] != sorted_values[:-1]]) - 1
+    ends = np.r_[starts[1:], len(values)]
+    average = (starts + ends - 1) / 2.0
+    ranks = np.empty(len(values))
+    ranks[order] = average[run]
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two maps (any shape, flattened): the Pearson
+    correlation of their ranks.  0 when either map is constant (no ordering at all)."""
+    ra, rb = rankdata(np.ravel(a)), rankdata(np.ravel(b))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denominator = np.sqrt((ra * ra).sum() * (rb * rb).sum())
+    return float((ra * rb).sum() / denominator) if denominator > 0 else 0.0
+
+
+# --------------------------------------------------------- 1. model randomisation
+def randomized_copy(model, seed: int = 0):
+    """A deep copy of ``model`` with every layer re-initialised from its own
+    initialiser (``reset_parameters``), batch norm reset to weight 1, bias 0,
+    running mean 0 and variance 1.  The original is untouched.
+
+    This is Adebayo et al.'s full ("independent") randomisation: nothing the
+    model learned survives, so whatever the map still shows comes from the image
+    and the architecture.
+
+    The generator is seeded with the pair ``(seed, 1)``, a stream apart from the
+    plain ``seed`` that ``minigrad.manual_seed`` uses: seeded alike, the "random"
+    copy would redraw the model's own initial weights, and an untrained model
+    would be compared with itself.
+    """
+    rng = np.random.default_rng([seed, 1])
+    twin = copy.deepcopy(model)
+    for module in twin.modules():
+        if hasattr(module, "reset_running_stats"):
+            module.reset_running_stats()
+            module.weight.data[...] = 1
+            module.bias.data[...] = 0
+        elif hasattr(module, "reset_parameters"):
+            module.reset_parameters(generator=rng)
+    return twin
+
+
+@dataclass
+class RandomizationResult:
+    method: str
+    correlation: float        # mean over images of Spearman(trained map, random-model map)
+    per_image: np.ndarray     # (N,)
+    threshold: float = RANDOMISATION_THRESHOLD
+
+    @property
+    def passed(self) -> bool:
+        return self.correlation < self.threshold
+
+    def summary(self) -> str:
+        verdict = "pass" if self.passed else "FAIL"
+        return (f"{self.method:10s} randomisation: rank correlation trained vs random weights "
+                f"{self.correlation:.3f} ({verdict}: < {self.threshold})")
+
+
+def randomization_check(model, images, method: str = "vanilla", maps=None, seed: int = 0,
+                        options=None) -> RandomizationResult:
+    """Check 1.  ``images`` (N, C, H, W); ``maps`` of the trained model if already computed;
+    ``options``: keyword options of the saliency method.
+
+    Both models explain the *trained* model's predicted class, so the comparison
+    changes the weights and nothing else.
+    """
+    options = dict(options or {})
+    if options.get("layer") is not None and not isinstance(options["layer"], str):
+        # the randomised twin is a deep copy: a module object would point into the original
+        options["layer"] = layer_name(model, options["layer"])
+    if maps is None:
+        maps = saliency_maps(model, images, method, **options)
+    target = model_logits(model, images).argmax(axis=1)
+    random_maps = saliency_maps(randomized_copy(model, seed), images, method, target=target, **options)
+    per_image = np.array([spearman(a, b) for a, b in zip(maps, random_maps)])
+    return RandomizationResult(method, float(per_image.mean()), per_image)
+
+
+# ------------------------------------------------------------------- 2. deletion
+@dataclass
+class DeletionResult:
+    method: str
+    fractions: np.ndarray      # (S + 1,) removed share of the pixels, 0 .. 1
+    saliency_curve: np.ndarray  # (S + 1,) mean probability of the original class
+    random_curve: np.ndarray    # (S + 1,)
+
+    @property
+    def saliency_auc(self) -> float:
+        return float(np.trapezoid(self.saliency_curve, self.fractions))
+
+    @property
+    def random_auc(self) -> float:
+        return float(np.trapezoid(self.random_curve, self.fractions))
+
+    @property
+    def passed(self) -> bool:
+        return self.saliency_auc < self.random_auc
+
+    def summary(self) -> str:
+        verdict = "pass" if self.passed else "FAIL"
+        return (f"{self.method:10s} deletion: AUC saliency order {self.saliency_auc:.3f}, "
+                f"random order {self.random_auc:.3f} ({verdict}: saliency < random)")
+
+
+def _fill_values(images: np.ndarray, fill: str) -> np.ndarray:
+    """What a removed pixel becomes: the image's blurred self, or its mean.
+
+    Blurring (sigma 4 px, about a feature's width on a 48x48 face) erases the
+    detail a pixel carries while keeping the image's overall brightness layout;
+    a constant fill would instead paint sharp-edged flat patches that the model
+    never saw in training and may react to for their own sake.
+    """
+    if fill == "blur":
+        return gaussian_blur(images, sigma=4.0)
+    if fill == "mean":
+        return np.broadcast_to(images.mean(axis=(1, 2, 3), keepdims=True), images.shape).copy()
+    raise ValueError(f"deletion fill must be 'blur' or 'mean', got {fill!r}")
+
+
+def deletion_curve(model, images: np.ndarray, orders: np.ndarray, classes: np.ndarray,
+                   steps: int = 20, fill: str = "blur", batch_size: int = 256) -> np.ndarray:
+    """Probability of ``classes`` (N,) as pixels are removed in ``orders`` (N, H*W).
+
+    Returns (N, steps + 1): column s after removing the first ``s/steps`` of each
+    image's order.  All N * (steps + 1) perturbed images go through the model
+    without a graph, ``batch_size`` at a time.
+    """
+    n, c, h, w = images.shape
+    fillers = _fill_values(images, fill).reshape(n, c, h * w)
+    flat = images.reshape(n, c, h * w)
+    ranks = np.empty_like(orders)
+    np.put_along_axis(ranks, orders, np.arange(h * w)[None].repeat(n, 0), axis=1)
+    probabilities = np.empty((n, steps + 1), np.float32)
+    for s in range(steps + 1):
+        removed = (ranks < round(s / steps * h * w))[:, None, :]  # (N, 1, H*W)
+        perturbed = np.where(removed, fillers, flat).reshape(images.shape)
+        logits = model_logits(model, perturbed, batch_size)
+        z = np.exp(logits - logits.max(axis=1, keepdims=True))  # softmax, shifted against overflow
+        probabilities[:, s] = (z / z.sum(axis=1, keepdims=True))[np.arange(n), classes]
+    return probabilities
+
+
+def deletion_check(model, images, method: str = "vanilla", maps=None, steps: int = 20,
+                   fill: str = "blur", random_orders: int = 3, seed: int = 0, options=None) -> DeletionResult:
+    """Check 2: the mean deletion curve in saliency order against random order.
+
+    Ties in a map (Grad-CAM's zeros) are broken at random, so they favour neither
+    curve.  The random curve is averaged over ``random_orders`` permutations.
+    """
+    images = as_float_images(images)
+    if maps is None:
+        maps = saliency_maps(model, images, method, **(options or {}))
+    rng = np.random.default_rng(seed)
+    n, pixels = len(images), maps[0].size
+    classes = model_logits(model, images).argmax(axis=1)
+    flat = maps.reshape(n, pixels)
+    # lexsort: the last key is primary -> most salient first, a random key breaking ties
+    salient = np.stack([np.lexsort((rng.random(pixels), -row)) for row in flat])
+    saliency_curve = deletion_curve(model, images, salient, classes, steps, fill).mean(axis=0)
+    random_curve = np.mean([
+        deletion_curve(model, images, np.stack([rng.permutation(pixels) for _ in range(n)]),
+                       classes, steps, fill).mean(axis=0)
+        for _ in range(random_orders)], axis=0)
+    return DeletionResult(method, np.linspace(0, 1, steps + 1), saliency_curve, random_curve)
+
+
+# ----------------------------------------------------------------- 3. cue masks
+@dataclass
+class MaskResult:
+    method: str
+    share_inside: float    # mean over images of (saliency inside masks) / (total saliency)
+    uniform_share: float   # mean mask area fraction: the share of a flat map
+
+    @property
+    def ratio(self) -> float:
+        return self.share_inside / self.uniform_share if self.uniform_share > 0 else float("nan")
+
+    @property
+    def passed(self) -> bool:
+        return self.share_inside > self.uniform_share
+
+    def summary(self) -> str:
+        verdict = "pass" if self.passed else "FAIL"
+        return (f"{self.method:10s} cue masks: saliency share inside {self.share_inside:.3f}, "
+                f"uniform {self.uniform_share:.3f} ({self.ratio:.2f}x, {verdict}: > uniform)")
+
+
+def mask_check(maps: np.ndarray, masks: np.ndarray, method: str = "") -> MaskResult:
+    """Check 3.  maps (N, H, W) non-negative; masks (N, 1, H, W) or (N, H, W) bool.
+
+    Images whose map is all zero (possible for Grad-CAM) carry no evidence either
+    way and are left out of the mean.
+    """
+    masks = np.asarray(masks, bool).reshape(maps.shape)
+    total = maps.reshape(len(maps), -1).sum(axis=1)
+    keep = total > 0
+    inside = (maps * masks).reshape(len(maps), -1).sum(axis=1)
+    share = inside[keep] / total[keep]
+    uniform = masks.reshape(len(masks), -1).mean(axis=1)[keep]
+    return MaskResult(method, float(share.mean()), float(uniform.mean()))
+
+
+# ------------------------------------------------------------------------ all
+def run_checks(model, images, masks=None, methods=("vanilla",), echo=print, options=None) -> dict:
+    """Run every applicable check for each method; ``echo`` each summary line.
+
+    images (N, C, H, W) float or uint8; masks (N, 1, H, W) bool or None (then the
+    cue-mask check is skipped); ``options``: ``{method: keyword options}``.
+    Returns ``{method: {"randomisation": ..., "deletion": ..., "masks": ...}}``.
+    """
+    images = as_float_images(images)
+    results = {}
+    for method in methods:
+        method_options = (options or {}).get(method, {})
+        maps = saliency_maps(model, images, method, **method_options)
+        found = {"randomisation": randomization_check(model, images, method, maps, options=method_options),
+                 "deletion": deletion_check(model, images, method, maps, options=method_options)}
+        if masks is not None:
+            found["masks"] = mask_check(maps, masks, method)
+        for result in found.values():
+            echo(result.summary())
+        results[method] = found
+    return results
+
+
+def as_json(results: dict) -> dict:
+    """:func:`run_checks`' results as JSON-able dicts: every field (curves as lists),
+    plus the verdict and the derived numbers (AUCs, ratio)."""
+    def numbers(result):
+        found = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in vars(result).items()}
+        for name in ("passed", "saliency_auc", "random_auc", "ratio"):
+            if hasattr(result, name):
+                found[name] = getattr(result, name)
+        return found
+
+    return {method: {check: numbers(result) for check, result in checks.items()}
+            for method, checks in results.items()}

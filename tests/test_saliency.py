@@ -1,0 +1,281 @@
+"""Saliency maps (fer.saliency) and their sanity checks (fer.sanity).
+
+Exact checks on models whose gradients are known in closed form (a linear
+model, a conv -> ReLU -> linear net for Grad-CAM), the guided-ReLU rule against
+its formula, integrated gradients' completeness, and then the three sanity
+checks on a small CNN trained for a few seconds on the synthetic faces, where
+the expression cues' masks are known.  Ends with smoke tests of the command line.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minigrad
+import minigrad.functional as F
+from minigrad import Tensor, nn
+from fer import saliency as S
+from fer import sanity
+from fer.cli_common import UsageError
+from fer.data import to_float
+from fer.models import build_model
+from fer.synthetic import make_faces
+
+ROOT = Path(__file__).resolve().parents[1]
+ONE_THREAD_ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                  "PYTHONPATH": str(ROOT)}
+SMALL_CNN = {"widths": [8, 16], "conv_dropout": [0.0, 0.0], "dense": [32], "dense_dropout": 0.0}
+"""A two-block version of the seed CNN (conv-BN-ReLU-pool twice, dense 32, 7):
+fer.models builds it, so fer.train can train it into an ordinary run folder."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One numba thread: on a small shared machine, threads fighting over the cores
+    made these small kernels many times slower."""
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(before)
+
+
+def images(n, seed=0):
+    return np.random.default_rng(seed).random((n, 1, 48, 48), dtype=np.float32)
+
+
+def small_cnn(seed=0):
+    minigrad.manual_seed(seed)
+    return build_model("cnn", **SMALL_CNN)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A run folder of the small CNN after 4 epochs of Adam on 1,575 synthetic faces,
+    trained by ``python -m fer.train`` itself (about 12 s of one core; 55-60% test
+    accuracy).  In a subprocess with one BLAS thread: in this process BLAS may
+    already run several threads, which on a busy two-core machine made the same
+    training ten times slower."""
+    run = tmp_path_factory.mktemp("saliency") / "run"
+    argv = ["--model", "cnn", "--data", "synthetic", "--synthetic-size", "2000", "--epochs", "4",
+            "--batch-size", "50", "--lr", "3e-3", "--optimizer", "adam", "--schedule", "none",
+            "--augment", "none", "--label-smoothing", "0", "--weight-decay", "0",
+            "--model-config", json.dumps(SMALL_CNN), "--no-progress", "--out", str(run)]
+    done = subprocess.run([sys.executable, "-m", "fer.train", *argv], env=ONE_THREAD_ENV, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return run
+
+
+@pytest.fixture(scope="module")
+def trained(trained_run):
+    """(model, test images float, labels, masks): the trained small CNN and 70 fresh
+    synthetic faces.  The sanity checks' margins held for training seeds 0, 1 and 2."""
+    from fer.runs import load_model
+
+    model, _ = load_model(trained_run)
+    test_x, test_y, test_masks = make_faces(70, seed=1)
+    test = to_float(test_x)
+    accuracy = (S.model_logits(model, test).argmax(axis=1) == test_y).mean()
+    assert accuracy > 0.4, f"the fixture model did not learn (test accuracy {accuracy:.0%})"
+    return model, test, test_y, test_masks
+
+
+# ------------------------------------------------------------------ exact cases
+def test_vanilla_of_a_linear_model_is_the_absolute_weights_of_the_predicted_class():
+    minigrad.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2304, 7))
+    x = images(5)
+    predicted = S.model_logits(model, x).argmax(axis=1)
+    weights = np.abs(model[1].weight.data).reshape(7, 48, 48)
+    np.testing.assert_array_equal(S.vanilla(model, x), weights[predicted])
+    np.testing.assert_array_equal(S.saliency_maps(model, x, "vanilla", target=2), weights[[2] * 5])
+
+
+def test_one_batched_backward_equals_one_image_at_a_time():
+    model, x = small_cnn(), images(4)
+    together = S.vanilla(model, x)
+    alone = np.concatenate([S.vanilla(model, x[i:i + 1]) for i in range(4)])
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-8)
+
+
+def test_explaining_leaves_mode_parameters_and_gradients_as_they_were():
+    model = small_cnn().train()
+    S.vanilla(model, images(2))
+    assert all(m.training for m in model.modules())
+    assert all(p.requires_grad and p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2])
+def test_guided_relu_forward_and_backward_follow_the_formula(slope):
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((3, 5)).astype(np.float32), requires_grad=True)
+    gy = rng.standard_normal((3, 5)).astype(np.float32)
+    y = S.GuidedReLU.apply(x, slope)
+    np.testing.assert_array_equal(y.data, np.where(x.data > 0, x.data, slope * x.data))
+    y.backward(gy)
+    expected = gy * np.where(x.data > 0, 1, slope) * (gy > 0)
+    np.testing.assert_allclose(x.grad, expected, rtol=1e-6)
+
+
+def test_guided_backprop_gates_negative_gradients_and_removes_its_hooks():
+    model, x = small_cnn(), images(3)
+    plain = S.vanilla(model, x)
+    guided = S.guided_backprop(model, x)
+    assert not np.allclose(plain, guided)
+    assert all(not m._forward_hooks for m in model.modules())
+    np.testing.assert_array_equal(S.vanilla(model, x), plain)  # ordinary backward again
+
+
+def test_guided_backprop_needs_relu_modules():
+    with pytest.raises(ValueError, match="ReLU"):
+        S.guided_backprop(nn.Sequential(nn.Flatten(), nn.Linear(2304, 7)), images(1))
+
+
+def test_gradcam_equals_the_formula_on_conv_relu_linear():
+    minigrad.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 48 * 48, 7))
+    x = images(2)
+    cam = S.gradcam(model, x, layer="1")
+    a = np.maximum(F.conv2d(Tensor(x), model[0].weight, model[0].bias, padding=1).data, 0)
+    target = S.model_logits(model, x).argmax(axis=1)
+    # d logit_c / d A = the c-th row of the dense weights, reshaped to (K, h, w)
+    alpha = model[3].weight.data[target].reshape(2, 3, 48 * 48).mean(axis=2)
+    expected = np.maximum((alpha[:, :, None, None] * a).sum(axis=1), 0)
+    np.testing.assert_allclose(cam, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_gradcam_is_upsampled_to_the_image_and_non_negative():
+    model, x = small_cnn(), images(3)
+    for layer in (None, "conv1", "conv2", "4"):
+        cam = S.saliency_maps(model, x, "gradcam", layer=layer)
+        assert cam.shape == (3, 48, 48) and cam.dtype == np.float32
+        assert cam.min() >= 0 and cam.max() > 0
+    assert S.default_gradcam_layer(model) is model[7]  # the ReLU of the last conv block
+
+
+def test_resize_bilinear_matches_pytorch_align_corners_false():
+    out = S.resize_bilinear(np.array([[[0.0, 1.0], [2.0, 3.0]]]), (4, 4))
+    np.testing.assert_allclose(out[0, 0], [0, 0.25, 0.75, 1])
+    np.testing.assert_allclose(out[0, 1], [0.5, 0.75, 1.25, 1.5])
+    np.testing.assert_allclose(S.resize_bilinear(np.full((1, 3, 3), 2.0), (48, 48)), 2.0)
+
+
+def test_smoothgrad_without_noise_is_vanilla():
+    model, x = small_cnn(), images(2)
+    np.testing.assert_allclose(S.smoothgrad(model, x, noise_level=0.0, samples=3), S.vanilla(model, x),
+                               rtol=1e-6)
+
+
+def test_integrated_gradients_add_up_to_the_score_difference(trained):
+    model, x = trained[0], trained[1][:3]
+    attributions = S.ig_attributions(model, x, steps=64)
+    logits, base = S.model_logits(model, x), S.model_logits(model, np.zeros_like(x))
+    target = logits.argmax(axis=1)
+    difference = logits[np.arange(3), target] - base[np.arange(3), target]
+    # the midpoint rule on a piecewise-linear path: about 1% off at 64 steps; a missing
+    # (x - x') factor or 1/steps would be off by far more
+    np.testing.assert_allclose(attributions.sum(axis=(1, 2, 3)), difference, rtol=0.03)
+
+
+def test_layer_names_and_errors():
+    model = small_cnn()
+    assert S.find_layer(model, "conv2") is model[5] and S.find_layer(model, "0") is model[0]
+    with pytest.raises(ValueError, match="conv1..conv2"):
+        S.find_layer(model, "conv3")
+    with pytest.raises(ValueError, match="no layer 'fc'"):
+        S.find_layer(model, "fc")
+    with pytest.raises(ValueError, match="unknown saliency method"):
+        S.saliency_maps(model, images(1), "lime")
+    with pytest.raises(ValueError, match="0..6"):
+        S.vanilla(model, images(1), target=7)
+    with pytest.raises(ValueError, match="Conv2d"):
+        S.gradcam(nn.Sequential(nn.Flatten(), nn.Linear(2304, 7)), images(1))
+
+
+# ------------------------------------------------------------- sanity helpers
+def test_rank_correlation_handles_ties_and_order():
+    np.testing.assert_array_equal(sanity.rankdata(np.array([3.0, 1.0, 3.0, 0.0])), [2.5, 1, 2.5, 0])
+    a = np.random.default_rng(0).random(100)
+    assert sanity.spearman(a, a ** 3) == pytest.approx(1.0)
+    assert sanity.spearman(a, -a) == pytest.approx(-1.0)
+    assert sanity.spearman(a, np.zeros(100)) == 0.0
+
+
+def test_randomized_copy_reinitialises_everything_and_leaves_the_original():
+    model = small_cnn()
+    model[1].running_mean[...] = 3.0
+    before = model.state_dict()
+    twin = sanity.randomized_copy(model, seed=1)
+    after, changed = model.state_dict(), twin.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert not np.array_equal(changed["0.weight"], before["0.weight"])
+    assert (changed["1.running_mean"] == 0).all() and (changed["1.running_var"] == 1).all()
+    # seeded like the model's own construction, the copy must still not redraw its initial weights
+    assert not np.array_equal(sanity.randomized_copy(small_cnn(0), seed=0).state_dict()["0.weight"],
+                              small_cnn(0).state_dict()["0.weight"])
+
+
+def test_mask_share_of_a_perfect_and_of_a_flat_map():
+    masks = np.zeros((2, 1, 48, 48), bool)
+    masks[:, :, 10:20, 10:30] = True
+    perfect = sanity.mask_check(masks[:, 0].astype(np.float32), masks)
+    flat = sanity.mask_check(np.ones((2, 48, 48), np.float32), masks)
+    assert perfect.share_inside == pytest.approx(1.0) and perfect.passed
+    assert flat.share_inside == pytest.approx(200 / 2304) == pytest.approx(flat.uniform_share)
+    assert not flat.passed
+
+
+# --------------------------------------------- sanity checks on a trained model
+@pytest.mark.parametrize("method", ["vanilla", "gradcam"])
+def test_trained_model_passes_the_sanity_checks(trained, method):
+    model, x, _, masks = trained
+    lines = []
+    found = sanity.run_checks(model, x, masks, (method,), echo=lines.append)[method]
+    print("\n".join(lines))
+    assert found["randomisation"].correlation < sanity.RANDOMISATION_THRESHOLD
+    assert found["deletion"].saliency_auc < found["deletion"].random_auc
+    assert found["masks"].share_inside > found["masks"].uniform_share
+    assert all(result.passed for result in found.values())
+
+
+# ------------------------------------------------------------------- the CLI
+def test_cli_writes_a_grid_per_method_and_the_sanity_numbers(trained_run, tmp_path, capsys):
+    out = tmp_path / "maps"
+    assert S.main([str(trained_run), "--method", "vanilla,gradcam", "--per-class", "1", "--sanity",
+                   "--sanity-images", "7", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for method in ("vanilla", "gradcam"):
+        assert (out / f"saliency-{method}.png").stat().st_size > 0
+        assert f"{method:10s} randomisation: rank correlation" in printed
+    report = json.loads((out / "sanity.json").read_text())
+    assert set(report["gradcam"]) == {"randomisation", "deletion", "masks"}
+    assert (out / "deletion.png").is_file()
+
+
+def test_cli_explains_a_users_colour_photo_of_any_size(trained_run, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "me.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 70, 3), dtype=np.uint8)).save(photo)
+    out = tmp_path / "maps"
+    assert S.main([str(trained_run), "--input", str(photo), "--method", "smoothgrad", "--samples", "2",
+                   "--out", str(out)]) == 0
+    assert (out / "saliency-smoothgrad.png").is_file()
+    with pytest.raises(UsageError, match="unknown"):
+        S.main([str(trained_run), "--input", str(photo), "--method", "lime"])
+
+
+def test_help_is_fast_and_imports_neither_numba_nor_matplotlib():
+    code = ("import sys, fer.saliency, fer.filters, fer.sanity, fer.plots_maps; "
+            "print(sorted(m for m in ('numba', 'matplotlib') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
+    for module in ("fer.saliency", "fer.filters"):
+        shown = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
+                               cwd=ROOT, timeout=60)
+        assert shown.returncode == 0 and "RUN" in shown.stdout
