@@ -8,7 +8,11 @@ threads when it is installed, and the ratio minigrad / torch.  For conv2d a brea
 shows where the time goes (im2col, the three GEMMs, the layout shuffles, col2im),
 which should be mostly GEMM.  ``--memory`` measures the peak memory that NumPy
 allocates for one forward + backward pass of the seed CNN's convolutional part, with
-and without keeping im2col's matrix for backward.
+the batch in chunks of images (the default) and all at once.
+
+Thread pools: numba's kernels and OpenBLAS's GEMMs take turns on the same cores, and
+by default each library's idle threads spin for a while after every call, slowing
+the other.  Compare with ``OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT=4``.
 
 A measurement, not a test: nothing here asserts a timing.
 """
@@ -60,10 +64,6 @@ def forward_backward_ms(make_output, gy, repeats):
     return fwd, bwd * 1e3
 
 
-def torch_forward_backward_ms(torch, make_output, gy, repeats):
-    return forward_backward_ms(make_output, torch.from_numpy(gy), repeats)
-
-
 def ratio(a, b):
     return f"{a / b:6.2f}x" if b > 0.05 else "     - "
 
@@ -107,8 +107,11 @@ def conv_breakdown(N, C, H, O, k, repeats):
         "gemm gcols": lambda c: gyt[c].T @ w2,
         "col2im": lambda c: col2im(gcols[c], (c[1] - c[0], C, H, H), k, k, 1, p, p),
     }
-    times = {name: best_ms(lambda: [step(c) for c in chunks], repeats) for name, step in steps.items()}
-    return len(chunks), times
+    def run(step):
+        for c in chunks:
+            step(c)  # each result dropped at once, as in the op, so malloc can recycle it
+
+    return len(chunks), {name: best_ms(lambda: run(step), repeats) for name, step in steps.items()}
 
 
 def seed_cnn_peak_mb(N, chunk_bytes):
@@ -132,6 +135,51 @@ def seed_cnn_peak_mb(N, chunk_bytes):
     return peak / 2**20
 
 
+def make_cases(N, torch):
+    """The benchmarked calls: name, minigrad and torch closures making the output, and its gy."""
+    tf = None if torch is None else torch.nn.functional
+    rng = np.random.default_rng(0)
+
+    def as_torch(t):
+        return torch.tensor(t.data, requires_grad=t.requires_grad)
+
+    cases = []
+    for name, C, H, O, k in CONV_LAYERS:
+        # conv1's input is the data: no gradient for it, as in training.
+        x = Tensor(rng.standard_normal((N, C, H, H), dtype=np.float32), requires_grad=(C > 1))
+        w = Tensor(rng.standard_normal((O, C, k, k), dtype=np.float32), requires_grad=True)
+        b = Tensor(rng.standard_normal(O, dtype=np.float32), requires_grad=True)
+        tx, tw, tb = (as_torch(t) for t in (x, w, b)) if torch else (None,) * 3
+        cases.append(dict(name=f"conv2d {name} {C}->{O} {k}x{k} {H}",
+                          ours=lambda x=x, w=w, b=b: F.conv2d(x, w, b, padding="same"),
+                          torch=lambda x=tx, w=tw, b=tb: tf.conv2d(x, w, b, padding="same"),
+                          gy=rng.standard_normal((N, O, H, H), dtype=np.float32)))
+    for C, H in [(64, 48), (128, 24), (256, 12), (512, 6)]:
+        x = Tensor(rng.standard_normal((N, C, H, H), dtype=np.float32), requires_grad=True)
+        tx = as_torch(x) if torch else None
+        cases.append(dict(name=f"max_pool2d {C}x{H}x{H}", ours=lambda x=x: F.max_pool2d(x, 2),
+                          torch=lambda x=tx: tf.max_pool2d(x, 2),
+                          gy=rng.standard_normal((N, C, H // 2, H // 2), dtype=np.float32)))
+    for shape in [(N, 64, 48, 48), (N, 128, 24, 24), (N, 1024)]:
+        C = shape[1]
+        x = Tensor(rng.standard_normal(shape, dtype=np.float32), requires_grad=True)
+        w = Tensor(np.ones(C, np.float32), requires_grad=True)
+        b = Tensor(np.zeros(C, np.float32), requires_grad=True)
+        stats = np.zeros(C, np.float32), np.ones(C, np.float32)
+        tx, tw, tb = (as_torch(t) for t in (x, w, b)) if torch else (None,) * 3
+        tstats = (torch.zeros(C), torch.ones(C)) if torch else None
+        cases.append(dict(name=f"batch_norm {'x'.join(map(str, shape[1:]))}",
+                          ours=lambda x=x, w=w, b=b, s=stats: F.batch_norm(x, *s, w, b, training=True),
+                          torch=lambda x=tx, w=tw, b=tb, s=tstats: tf.batch_norm(x, *s, w, b, training=True),
+                          gy=rng.standard_normal(shape, dtype=np.float32)))
+    shape = (N, 64, 24, 24)
+    x = Tensor(rng.standard_normal(shape, dtype=np.float32), requires_grad=True)
+    tx = as_torch(x) if torch else None
+    cases.append(dict(name="dropout 64x24x24 p=0.2", ours=lambda: F.dropout(x, 0.2, True),
+                      torch=lambda: tf.dropout(tx, 0.2, True), gy=rng.standard_normal(shape, dtype=np.float32)))
+    return cases
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=128)
@@ -153,60 +201,18 @@ def main(argv=None):
             torch.set_num_threads(args.threads)
         except ImportError:
             print("(torch not installed: minigrad only)")
-    tf = None if torch is None else torch.nn.functional
-    rng = np.random.default_rng(0)
     print(f"batch {N}, best of {R}, {args.clock} clock; cpus {os.cpu_count()}, "
           f"load {os.getloadavg()[0]:.2f}; torch threads {args.threads}")
-    header(torch is not None)
-
-    for name, C, H, O, k in CONV_LAYERS:
-        x = Tensor(rng.standard_normal((N, C, H, H), dtype=np.float32), requires_grad=(C > 1))
-        w = Tensor(rng.standard_normal((O, C, k, k), dtype=np.float32), requires_grad=True)
-        b = Tensor(rng.standard_normal(O, dtype=np.float32), requires_grad=True)
-        gy = rng.standard_normal((N, O, H, H), dtype=np.float32)
-        ours = forward_backward_ms(lambda: F.conv2d(x, w, b, padding="same"), gy, R)
-        theirs = None
-        if torch is not None:
-            tx = torch.tensor(x.data, requires_grad=x.requires_grad)
-            tw, tb = (torch.tensor(t.data, requires_grad=True) for t in (w, b))
-            theirs = torch_forward_backward_ms(torch, lambda: tf.conv2d(tx, tw, tb, padding="same"), gy, R)
-        row(f"conv2d {name} {C}->{O} {k}x{k} {H}", ours, theirs)
-
-    for C, H in [(64, 48), (128, 24), (256, 12), (512, 6)]:
-        x = Tensor(rng.standard_normal((N, C, H, H), dtype=np.float32), requires_grad=True)
-        gy = rng.standard_normal((N, C, H // 2, H // 2), dtype=np.float32)
-        ours = forward_backward_ms(lambda: F.max_pool2d(x, 2), gy, R)
-        theirs = None
-        if torch is not None:
-            tx = torch.tensor(x.data, requires_grad=True)
-            theirs = torch_forward_backward_ms(torch, lambda: tf.max_pool2d(tx, 2), gy, R)
-        row(f"max_pool2d {C}x{H}x{H}", ours, theirs)
-
-    for shape in [(N, 64, 48, 48), (N, 128, 24, 24), (N, 1024)]:
-        C = shape[1]
-        x = Tensor(rng.standard_normal(shape, dtype=np.float32), requires_grad=True)
-        wt = Tensor(np.ones(C, np.float32), requires_grad=True)
-        bs = Tensor(np.zeros(C, np.float32), requires_grad=True)
-        rm, rv = np.zeros(C, np.float32), np.ones(C, np.float32)
-        gy = rng.standard_normal(shape, dtype=np.float32)
-        ours = forward_backward_ms(lambda: F.batch_norm(x, rm, rv, wt, bs, training=True), gy, R)
-        theirs = None
-        if torch is not None:
-            tx, tw, tb = (torch.tensor(t.data, requires_grad=True) for t in (x, wt, bs))
-            trm, trv = torch.zeros(C), torch.ones(C)
-            theirs = torch_forward_backward_ms(
-                torch, lambda: tf.batch_norm(tx, trm, trv, tw, tb, training=True), gy, R)
-        row(f"batch_norm {'x'.join(map(str, shape[1:]))}", ours, theirs)
-
-    shape = (N, 64, 24, 24)
-    x = Tensor(rng.standard_normal(shape, dtype=np.float32), requires_grad=True)
-    gy = rng.standard_normal(shape, dtype=np.float32)
-    ours = forward_backward_ms(lambda: F.dropout(x, 0.2, True), gy, R)
-    theirs = None
+    cases = make_cases(N, torch)
+    # All of minigrad first, then all of torch: each library's idle threads keep spinning a
+    # while after its last call, which would slow the other down if they alternated.
+    ours = [forward_backward_ms(case["ours"], case["gy"], R) for case in cases]
+    theirs = [None] * len(cases)
     if torch is not None:
-        tx = torch.tensor(x.data, requires_grad=True)
-        theirs = torch_forward_backward_ms(torch, lambda: tf.dropout(tx, 0.2, True), gy, R)
-    row("dropout 64x24x24 p=0.2", ours, theirs)
+        theirs = [forward_backward_ms(case["torch"], torch.from_numpy(case["gy"]), R) for case in cases]
+    header(torch is not None)
+    for case, o, t in zip(cases, ours, theirs):
+        row(case["name"], o, t)
 
     print("\nconv2d breakdown, each step summed over the op's chunks of images (ms; GEMM share):")
     for name, C, H, O, k in CONV_LAYERS:

@@ -8,4 +8,6 @@ explains the two seed models (a CNN and a dense network of the same size).
 ``LABELS[k]`` is the name of class ``k``, in FER2013's numbering.
 """
 
+import minigrad._threads  # noqa: E402,F401  (thread-pool settings, before any NumPy import)
+
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

@@ -4,6 +4,7 @@ Start reading at :mod:`minigrad.autograd` (the backward walk), then
 :mod:`minigrad.tensor`, then the ops in :mod:`minigrad.ops`.  ``docs/TOUR.md`` gives
 the full reading order.
 """
+from . import _threads  # noqa: F401  (before NumPy starts its threads)
 from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import gradcheck
 from .random import manual_seed

@@ -37,6 +37,7 @@ CONV_CASES = [
     ((2, 3, 7, 8),   (2, 3, 2, 3),   False, 2, 0),
     ((1, 2, 6, 9),   (3, 2, 3, 1),   True,  1, (1, 0)),
     ((2, 4, 5, 5),   (1, 4, 1, 1),   True,  1, 0),
+    ((1, 2, 7, 8),   (3, 2, 3, 3),   True,  (2, 1), (0, 1)),
 ]
 
 
@@ -50,6 +51,7 @@ def _padding_numbers(w_shape, padding):
 def test_gradcheck_conv2d(x_shape, w_shape, bias, stride, padding):
     x, w = leaf(*x_shape, seed=1), leaf(*w_shape, seed=2)
     inputs = [x, w] + ([leaf(w_shape[0], seed=3)] if bias else [])
+    assert F.conv2d(*inputs, stride=stride, padding=padding).grad_fn is Conv2d
     assert gradcheck(lambda *t: F.conv2d(*t, stride=stride, padding=padding), *inputs)
 
 
@@ -125,6 +127,15 @@ def test_conv2d_in_chunks_of_images_matches_one_chunk(monkeypatch):
                      leaf(3, seed=6))
 
 
+def test_conv2d_of_an_empty_batch():
+    x, w = leaf(0, 2, 5, 5), leaf(3, 2, 3, 3, seed=1)
+    y = F.conv2d(x, w, padding=1)
+    assert y.shape == (0, 3, 5, 5)
+    y.sum().backward()
+    assert x.grad.shape == (0, 2, 5, 5)
+    np.testing.assert_array_equal(w.grad, np.zeros((3, 2, 3, 3)))
+
+
 def test_image_chunks_cover_the_batch_evenly():
     from minigrad.ops.conv import CHUNK_BYTES, image_chunks
 
@@ -168,6 +179,7 @@ POOL_CASES = [
 
 @pytest.mark.parametrize("x_shape,k,stride", POOL_CASES)
 def test_gradcheck_maxpool2d(x_shape, k, stride):
+    assert F.max_pool2d(leaf(*x_shape), k, stride).grad_fn is MaxPool2d
     assert gradcheck(lambda t: F.max_pool2d(t, k, stride), leaf(*x_shape, seed=11))
 
 

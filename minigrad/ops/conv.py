@@ -32,11 +32,12 @@ layer at batch 128.  Two choices keep that down:
 * The batch is processed in chunks of whole images, each chunk's ``cols`` (and GEMM
   output) at most ``CHUNK_BYTES`` (32 MB): the seed CNN at batch 128 then runs in 2-6
   chunks a layer, each GEMM still hundreds of columns wide, so BLAS runs at the same
-  speed, and the peak memory of a training step drops by about 140 MB.  Chunks below
+  speed, and the peak memory of a training step drops by about 110 MB.  Chunks below
   glibc's 32 MB mmap threshold are also recycled by malloc, which spares the page
-  faults of a fresh 170 MB array (as costly as filling it).  Not smaller: every chunk
-  hands the cores back and forth between BLAS's and numba's thread pools, which is
-  slow on a busy machine.
+  faults of a fresh 170 MB array (as costly as filling it).  Not smaller: each chunk
+  hands the cores from numba's thread pool (im2col, col2im) to OpenBLAS's and back,
+  and with default settings the idle pool keeps spinning for milliseconds after each
+  call (``OMP_WAIT_POLICY=passive`` and ``OPENBLAS_THREAD_TIMEOUT=4`` stop that).
 """
 import numpy as np
 
@@ -48,6 +49,8 @@ CHUNK_BYTES = 32 * 2**20
 
 def image_chunks(N, bytes_per_image):
     """Split images 0..N-1 into nearly equal consecutive chunks of at most CHUNK_BYTES each."""
+    if N == 0:
+        return []
     per_chunk = max(1, CHUNK_BYTES // max(1, bytes_per_image))
     count = -(-N // per_chunk)
     size = -(-N // count)
@@ -56,7 +59,7 @@ def image_chunks(N, bytes_per_image):
 
 def _pair(value, name, op="conv2d"):
     """An int or a pair of ints as (a, b)."""
-    if isinstance(value, (int, np.integer)):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value), int(value)
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, (int, np.integer)) for v in value):
         return int(value[0]), int(value[1])
@@ -69,25 +72,21 @@ def _shape(a):
 
 
 def conv2d_geometry(x_shape, w_shape, stride, padding):
-    """Check the arguments of a convolution and return (stride, pad_h, pad_w, OH, OW).
+    """Check the arguments of a convolution and return ((sh, sw), pad_h, pad_w, OH, OW).
 
-    ``padding`` is an int, a pair (pad_h, pad_w) or ``"same"`` (stride 1 and odd
-    kernel sizes only, where it means k // 2 on each side, as in PyTorch).
+    ``stride`` is an int or a pair (sh, sw); ``padding`` an int, a pair (pad_h, pad_w),
+    ``"valid"`` (0) or ``"same"`` (stride 1 and odd kernel sizes only, where it means
+    k // 2 on each side and keeps H and W, as in PyTorch).
     """
-    if not isinstance(stride, (int, np.integer)) or isinstance(stride, bool):
-        sh, sw = _pair(stride, "stride")
-        if sh != sw:
-            raise ValueError(f"conv2d: only equal strides along height and width are supported, got {stride}")
-        stride = sh
-    stride = int(stride)
-    if stride < 1:
+    sh, sw = _pair(stride, "stride")
+    if sh < 1 or sw < 1:
         raise ValueError(f"conv2d: stride must be at least 1, got {stride}")
     kh, kw = w_shape[2], w_shape[3]
     if isinstance(padding, str):
         if padding == "valid":
             pad_h = pad_w = 0
         elif padding == "same":
-            if stride != 1 or kh % 2 == 0 or kw % 2 == 0:
+            if (sh, sw) != (1, 1) or kh % 2 == 0 or kw % 2 == 0:
                 raise ValueError(
                     f"conv2d: padding='same' needs stride 1 and odd kernel sizes, got stride {stride} "
                     f"and kernel {kh}x{kw}; give the padding as numbers instead")
@@ -99,13 +98,13 @@ def conv2d_geometry(x_shape, w_shape, stride, padding):
         if pad_h < 0 or pad_w < 0:
             raise ValueError(f"conv2d: padding must not be negative, got {padding}")
     H, W = x_shape[2], x_shape[3]
-    OH = (H + 2 * pad_h - kh) // stride + 1
-    OW = (W + 2 * pad_w - kw) // stride + 1
+    OH = (H + 2 * pad_h - kh) // sh + 1
+    OW = (W + 2 * pad_w - kw) // sw + 1
     if OH < 1 or OW < 1:
         raise ValueError(
             f"conv2d: kernel {kh}x{kw} is larger than the padded input {H + 2 * pad_h}x{W + 2 * pad_w} "
             f"(x {tuple(x_shape)}, padding ({pad_h},{pad_w}))")
-    return stride, pad_h, pad_w, OH, OW
+    return (sh, sw), pad_h, pad_w, OH, OW
 
 
 def _check_conv_inputs(x, w, b):
@@ -123,18 +122,14 @@ def _check_conv_inputs(x, w, b):
         raise TypeError(f"conv2d: x, w and b must share one floating dtype, got {names}")
 
 
-def _cols_shape(x_shape, kh, kw, L):
-    return x_shape[0] * L, x_shape[1] * kh * kw
-
-
 class Conv2d(Function):
-    """y = conv2d(x, w) + b (cross-correlation, as in PyTorch), by im2col and one GEMM.
+    """y = conv2d(x, w) + b (cross-correlation, as in PyTorch), by im2col and a GEMM per chunk of images.
 
     Shapes: x (N, C, H, W), w (O, C, kh, kw), b (O,) or None -> y (N, O, OH, OW) with
-    OH = (H + 2*pad_h - kh) // stride + 1 (likewise OW).
+    OH = (H + 2*pad_h - kh) // sh + 1, OW = (W + 2*pad_w - kw) // sw + 1.
 
-    Forward:   y[n,o,p,q] = b[o] + sum_{c,i,j} w[o,c,i,j] * xpad[n,c,stride*p+i,stride*q+j]
-    Gradients: dw[o,c,i,j] = sum_{n,p,q} gy[n,o,p,q] * xpad[n,c,stride*p+i,stride*q+j]
+    Forward:   y[n,o,p,q] = b[o] + sum_{c,i,j} w[o,c,i,j] * xpad[n,c,sh*p+i,sw*q+j]
+    Gradients: dw[o,c,i,j] = sum_{n,p,q} gy[n,o,p,q] * xpad[n,c,sh*p+i,sw*q+j]
                dx = col2im(gy2^T @ w2), i.e. each gy[n,o,p,q] * w[o] added back over its window
                db[o] = sum_{n,p,q} gy[n,o,p,q]
     """
@@ -145,7 +140,7 @@ class Conv2d(Function):
 
         _check_conv_inputs(x, w, b)
         stride, pad_h, pad_w, OH, OW = conv2d_geometry(x.shape, w.shape, stride, padding)
-        (N, C, H, W), O, kh, kw = x.shape, w.shape[0], w.shape[2], w.shape[3]
+        (N, C), (O, _, kh, kw) = x.shape[:2], w.shape
         L, K = OH * OW, C * kh * kw
         x = np.ascontiguousarray(x)
         w2 = w.reshape(O, K)
@@ -177,7 +172,7 @@ class Conv2d(Function):
         O, L = w.shape[0], gy.shape[2] * gy.shape[3]
         w2 = w.reshape(O, -1)
         gy3 = gy.reshape(N, O, L)
-        gx = np.empty(ctx.x_shape, gy.dtype) if need_x and len(ctx.chunks) > 1 else None
+        gx = np.empty(ctx.x_shape, gy.dtype) if need_x and len(ctx.chunks) != 1 else None
         gw = np.zeros(w2.shape, gy.dtype) if need_w else None
         gb = np.zeros(O, gy.dtype) if need_b else None
         for n0, n1 in ctx.chunks:
@@ -202,7 +197,8 @@ class Conv2d(Function):
 def conv2d(x, w, b=None, stride=1, padding=0):
     """2-D convolution (PyTorch's ``F.conv2d``): x (N, C, H, W), w (O, C, kh, kw), b (O,) or None.
 
-    ``stride`` is an int; ``padding`` an int, a pair (pad_h, pad_w), or ``"same"`` (stride 1,
-    odd kernel) which keeps H and W.  Returns (N, O, OH, OW).
+    ``stride`` is an int or a pair (sh, sw); ``padding`` an int, a pair (pad_h, pad_w), or
+    ``"same"`` (stride 1, odd kernel) which keeps H and W.  Returns (N, O, OH, OW) with
+    OH = (H + 2*pad_h - kh) // sh + 1, OW = (W + 2*pad_w - kw) // sw + 1.
     """
     return Conv2d.apply(x, w, b, stride, padding)

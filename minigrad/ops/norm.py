@@ -31,7 +31,7 @@ def _as_array(a):
 def _view3(x):
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected x (N, C), (N, C, L) or (N, C, H, W), got x {_shape(x)}")
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))
 
 
 def _check_per_channel(x, **arrays):

@@ -42,7 +42,7 @@ class MaxPool2d(Function):
         if x.shape[2] < k or x.shape[3] < k:
             raise ValueError(f"max_pool2d: kernel {k}x{k} is larger than the input {x.shape[2]}x{x.shape[3]} "
                              f"(x {_shape(x)})")
-        y, argmax = max_pool2d_forward(np.ascontiguousarray(x), k, s)
+        y, argmax = max_pool2d_forward(x, k, s)
         ctx.save_for_backward(argmax)
         ctx.x_shape, ctx.k, ctx.stride = x.shape, k, s
         return y
@@ -52,7 +52,7 @@ class MaxPool2d(Function):
         from ..kernels.pool import max_pool2d_backward
 
         (argmax,) = ctx.saved_tensors
-        gx = max_pool2d_backward(np.ascontiguousarray(gy), argmax, ctx.x_shape, ctx.k, ctx.stride)
+        gx = max_pool2d_backward(gy, argmax, ctx.x_shape, ctx.k, ctx.stride)
         return gx, None, None
 
 
