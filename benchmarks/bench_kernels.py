@@ -124,15 +124,7 @@ def bench_layer(C, H, O, k, pad, N, R, rng):
     row("col2im", cols.shape, best_ms(lambda: K.col2im(cols, x.shape, k, k, 1, pad, pad), R),
         best_ms(lambda: np_col2im(cols, x.shape, k, pad), R), x.nbytes + cols.nbytes)
 
-    y2d = cols @ w2d.T
-    bias = np.ones(O, f32)
-    row("nhwc_to_nchw (+bias)", y2d.shape, best_ms(lambda: K.nhwc_to_nchw(y2d, N, H, H, O, bias), R),
-        best_ms(lambda: np.add(y2d.reshape(N, H, H, O).transpose(0, 3, 1, 2), bias[:, None, None],
-                               out=np.empty((N, O, H, H), f32)), R), 2 * y2d.nbytes)
-    y = K.nhwc_to_nchw(y2d, N, H, H, O)
-    row("nchw_to_nhwc", y.shape, best_ms(lambda: K.nchw_to_nhwc(y), R),
-        best_ms(lambda: np.ascontiguousarray(y.transpose(0, 2, 3, 1)), R), 2 * y.nbytes)
-
+    y = np.ascontiguousarray((cols @ w2d.T).reshape(N, H, H, O).transpose(0, 3, 1, 2))
     x3, wb = y.reshape(N, O, H * H), np.ones(O, f32)
     _, mean, invstd = K.batch_norm_forward_train(x3, wb, wb)
     row("batch_norm fwd", x3.shape, best_ms(lambda: K.batch_norm_forward_train(x3, wb, wb), R),

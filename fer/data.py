@@ -163,7 +163,7 @@ def _synthetic_faces(n: int, seed: int) -> Dataset:
 
 def _draw_faces(n: int, seed: int) -> Dataset:
     images, labels, masks = make_faces(n, seed)
-    return Dataset(images, labels, source="synthetic faces (seed 0)", synthetic=True, masks=masks)
+    return Dataset(images, labels, source=f"synthetic faces (seed {seed})", synthetic=True, masks=masks)
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """Every figure of the project, and the only module that touches matplotlib.
 
-matplotlib is imported inside :func:`_pyplot`, never at the top: importing it costs
+matplotlib is imported inside :func:`pyplot`, never at the top: importing it costs
 about half a second, which ``--help`` and ``import fer`` should not pay, and the
 Agg backend draws to files without a display (servers, CI, SSH sessions).
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
     """matplotlib.pyplot with the file-only Agg backend, imported on first use."""
     import matplotlib
     matplotlib.use("Agg")
@@ -23,10 +23,10 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path):
-    plt = _pyplot()
+def save_figure(fig, path, dpi=120):
+    plt = pyplot()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return Path(path)
 
@@ -39,7 +39,7 @@ def plot_curves(history, path, title=""):
     ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc`` (accuracies in 0..1),
     as :class:`fer.trainer.Trainer` keeps it.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = history["epoch"]
     for ax, key, name in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
@@ -52,7 +52,7 @@ def plot_curves(history, path, title=""):
     ax_acc.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ confusion matrices
@@ -60,7 +60,7 @@ def plot_confusion(counts, class_names, path, title=""):
     """The confusion matrix, coloured by row share (recall per true class) and
     annotated with the share and the raw count, so that rare classes (disgust has
     ~1.5% of FER2013) are as readable as common ones."""
-    plt = _pyplot()
+    plt = pyplot()
     counts = np.asarray(counts)
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
@@ -80,4 +80,4 @@ def plot_confusion(counts, class_names, path, title=""):
                     fontsize=7, color=colour)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -1,6 +1,6 @@
 """Figures for saliency maps, sanity checks and filter visualisation.
 
-Matplotlib is reached only through :func:`fer.plots._pyplot` (lazy import, Agg
+Matplotlib is reached only through :func:`fer.plots.pyplot` (lazy import, Agg
 backend), so this module is as cheap to import as :mod:`fer.plots`.  Every
 function takes plain arrays and a path, writes one PNG and returns the path.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import LABELS
-from .plots import _pyplot, _save
+from .plots import pyplot, save_figure
 
 HEAT_CMAP = "inferno"
 
@@ -58,7 +58,7 @@ def saliency_figure(images, maps, path, method: str, labels=None, predictions=No
     images (N, H, W) floats in [0, 1]; maps (N, H, W) non-negative; labels and
     predictions (N,) class indices (label -1 or None: unknown, e.g. a user photo).
     """
-    plt = _pyplot()
+    plt = pyplot()
     n = len(images)
     per_row = max(1, min(per_row, n))
     rows = int(np.ceil(n / per_row))
@@ -83,13 +83,13 @@ def saliency_figure(images, maps, path, method: str, labels=None, predictions=No
         ax_over.imshow(overlay)
         ax_over.set_title("overlay", fontsize=7, y=1.0)
     _tidy(fig, f"saliency: {method}")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=80)  # many noisy maps: 120 dpi makes megabyte PNGs
 
 
 def image_grid(images, path, title: str, titles=None, cmap: str = "gray", columns: int = 8,
                stretch: bool = True):
     """A grid of (K, H, W) images, each on its own range (``stretch``) or on [0, 1]."""
-    plt = _pyplot()
+    plt = pyplot()
     k = len(images)
     columns = max(1, min(columns, k))
     rows = int(np.ceil(k / columns))
@@ -102,12 +102,12 @@ def image_grid(images, path, title: str, titles=None, cmap: str = "gray", column
         if titles is not None:
             ax.set_title(titles[i], fontsize=6, y=1.0)
     _tidy(fig, title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def top_patches_figure(patches, filters, path, title: str):
     """One row per filter: its top-activating real patches (K, k, ph, pw), strongest first."""
-    plt = _pyplot()
+    plt = pyplot()
     n_filters, k = patches.shape[:2]
     fig, axes = plt.subplots(n_filters, k, figsize=(k * 0.7 + 0.6, n_filters * 0.7 + 0.6), squeeze=False)
     for r in range(n_filters):
@@ -118,13 +118,13 @@ def top_patches_figure(patches, filters, path, title: str):
             ax.set_yticks([])
         axes[r, 0].set_ylabel(f"{filters[r]}", fontsize=6, rotation=0, labelpad=10)
     _tidy(fig, title, hspace=0.1)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def deletion_figure(results, path):
     """Deletion curves of several methods: probability of the predicted class
     against the share of pixels removed, saliency order (solid) vs random (dashed)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     drawn_random = []
     for i, result in enumerate(results):
@@ -141,4 +141,4 @@ def deletion_figure(results, path):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title("deletion check: lower is better than random")
-    return _save(fig, path)
+    return save_figure(fig, path)

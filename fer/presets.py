@@ -34,46 +34,38 @@ DEFAULTS = {
     "synthetic_size": None,  # images of the built-in synthetic set (None: its default)
 }
 
+# The modern recipe every preset shares, so a comparison between presets isolates the architecture.
+RECIPE = {
+    "epochs": 60,
+    "max_minutes": 60.0,
+    "lr": 2e-3,
+    "optimizer": "adamw",
+    "weight_decay": 0.05,
+    "schedule": "onecycle",
+    "label_smoothing": 0.1,
+    "augment": "light",
+}
+
 PRESETS = {
     # Each recipe runs for up to `epochs`, cut to what fits `max_minutes` (measured at the
     # start of the run, see Trainer.fit_epochs_to_budget) so the one-cycle schedule completes.
     "seed-cnn": {
+        **RECIPE,
         "description": "the report's CNN with a modern recipe: AdamW, one-cycle, label smoothing 0.1, "
                        "shift+flip augmentation, batch 128; the epochs that fit 60 minutes (at most 60)",
         "model": "cnn",
-        "epochs": 60,
-        "max_minutes": 60.0,
-        "lr": 2e-3,
-        "optimizer": "adamw",
-        "weight_decay": 0.05,
-        "schedule": "onecycle",
-        "label_smoothing": 0.1,
-        "augment": "light",
     },
     "seed-dnn": {
-        # The same recipe as seed-cnn, so the comparison isolates the architecture.
+        **RECIPE,
         "description": "the report's dense network, trained with the seed-cnn recipe",
         "model": "dnn",
-        "epochs": 60,
-        "max_minutes": 60.0,
-        "lr": 2e-3,
-        "optimizer": "adamw",
-        "weight_decay": 0.05,
-        "schedule": "onecycle",
-        "label_smoothing": 0.1,
-        "augment": "light",
     },
     "best": {
         "description": "a VGG-style net (2 convs a block, batch norm), strong augmentation, "
                        "weights averaged over the last 5 epochs; 60 minutes (at most 80 epochs)",
+        **RECIPE,
         "model": "vgg",
         "epochs": 80,
-        "max_minutes": 60.0,
-        "lr": 2e-3,
-        "optimizer": "adamw",
-        "weight_decay": 0.05,
-        "schedule": "onecycle",
-        "label_smoothing": 0.1,
         "augment": "strong",
         "average_last": 5,
     },

@@ -4,7 +4,7 @@ Everything here takes and returns plain NumPy arrays (never a Tensor) and keeps
 the input's float dtype: float32 in, float32 out; float64 works too (gradient
 checks), with its own compiled specialisation.
 
-    conv.py       im2col / col2im (channels-last patch rows), nhwc_to_nchw, nchw_to_nhwc
+    conv.py       im2col / col2im (one contiguous row per patch)
     pool.py       max_pool2d_forward (value + argmax) / max_pool2d_backward
     norm.py       batch-norm forward (train / eval, optional fused ReLU) and backward
     reference.py  slow, obvious loop versions of each kernel: test oracles and
@@ -18,7 +18,7 @@ start-up, set_num_threads() lowers it at run time.
 """
 import numba
 
-from .conv import col2im, conv_output_size, im2col, nchw_to_nhwc, nhwc_to_nchw
+from .conv import col2im, conv_output_size, im2col
 from .norm import batch_norm_backward, batch_norm_forward_eval, batch_norm_forward_train
 from .pool import max_pool2d_backward, max_pool2d_forward
 
@@ -34,7 +34,7 @@ def get_num_threads():
 
 
 __all__ = [
-    "im2col", "col2im", "conv_output_size", "nhwc_to_nchw", "nchw_to_nhwc",
+    "im2col", "col2im", "conv_output_size",
     "max_pool2d_forward", "max_pool2d_backward",
     "batch_norm_forward_train", "batch_norm_forward_eval", "batch_norm_backward",
     "set_num_threads", "get_num_threads",

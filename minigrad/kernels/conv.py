@@ -1,4 +1,4 @@
-"""Data movement for convolution: im2col, its adjoint col2im, and layout transposes.
+"""Data movement for convolution: im2col and its adjoint col2im.
 
 A 2-D convolution of x (N, C, H, W) with weights w (O, C, kh, kw), stride s and
 zero padding (ph, pw) is
@@ -9,17 +9,14 @@ im2col lays every receptive field out as one row of a matrix,
 
     cols[(n*OH + oh)*OW + ow, (c*kh + i)*kw + j] = xpad[n, c, oh*s + i, ow*s + j]
 
-so the whole convolution becomes one GEMM done by NumPy's BLAS:
+so the whole convolution becomes one GEMM done by NumPy's BLAS,
 
-    y2d = cols @ w.reshape(O, C*kh*kw).T        # (N*OH*OW, O): NHWC order
+    Y = w.reshape(O, C*kh*kw) @ cols.T          # (O, N*OH*OW)
 
-Why channels-last rows: both GEMM operands are then C-contiguous and BLAS
-gets a plain (M, K) @ (K, O) product with no hidden transposed copies. The
-price is one transpose of the (small) output back to NCHW, done by
-`nhwc_to_nchw`, which can also add the bias on the way.
-
-Backward, with gy2d = nchw_to_nhwc(gy):  gw = gy2d.T @ cols,
-gcols = gy2d @ w2d, gx = col2im(gcols). col2im is the adjoint of im2col: every
+(see ``minigrad/ops/conv.py`` for why this orientation, and for backward:
+gw = gY @ cols, gcols = gY.T @ w2d, gx = col2im(gcols)). Each row of cols is
+one patch, contiguous, so im2col writes and the GEMM reads memory in order.
+col2im is the adjoint of im2col: every
 column entry goes back to the input pixel it was copied from, and pixels shared
 by overlapping windows receive the sum of their contributions.
 
@@ -173,63 +170,3 @@ def col2im(gcols, x_shape, kh, kw, stride=1, pad_h=0, pad_w=0):
     gx = np.empty(x_shape, gcols.dtype)
     _col2im_kernel(gcols, kh, kw, sh, sw, pad_h, pad_w, OH, OW, gx)
     return gx
-
-
-@njit(parallel=True, cache=True)
-def _rows_to_planes(src, N, P, O, bias, dst):
-    # dst[n, o, p] = src[n*P + p, o] + bias[o]: per image a (P, O) -> (O, P)
-    # transpose. Reading rows contiguously and writing with stride P measured
-    # up to 2x faster than the opposite order here: the O output planes of one
-    # image stay in L2 while they fill up.
-    for n in prange(N):
-        for p in range(P):
-            for o in range(O):
-                dst[n, o, p] = src[n * P + p, o] + bias[o]
-
-
-@njit(parallel=True, cache=True)
-def _planes_to_rows(src, N, P, O, dst):
-    # dst[n*P + p, o] = src[n, o, p]. Here the opposite loop order (contiguous
-    # writes) measured faster.
-    for n in prange(N):
-        for p in range(P):
-            for o in range(O):
-                dst[n * P + p, o] = src[n, o, p]
-
-
-def nhwc_to_nchw(y2d, N, OH, OW, O, bias=None):
-    """GEMM output rows back to an image batch: y2d (N*OH*OW, O) -> y (N, O, OH, OW).
-
-    y[n, o, oh, ow] = y2d[(n*OH + oh)*OW + ow, o] (+ bias[o] if bias is given,
-    which saves a separate pass over the output). Faster than NumPy's
-    np.ascontiguousarray(y2d.reshape(N, OH*OW, O).transpose(0, 2, 1)), which
-    is single-threaded and walks the source in a cache-unfriendly order.
-    Returns y2d's dtype.
-    """
-    y2d = _as_float_array("nhwc_to_nchw", "y2d", y2d)
-    P = OH * OW
-    if y2d.shape != (N * P, O):
-        raise ValueError(f"nhwc_to_nchw: expected y2d of shape {(N * P, O)} for N={N}, "
-                         f"OH={OH}, OW={OW}, O={O}, got {y2d.shape}")
-    # Adding zeros costs nothing measurable and keeps one compiled kernel.
-    bias = np.zeros(O, y2d.dtype) if bias is None else np.ascontiguousarray(bias, y2d.dtype)
-    if bias.shape != (O,):
-        raise ValueError(f"nhwc_to_nchw: expected bias of shape {(O,)}, got {bias.shape}")
-    y = np.empty((N, O, P), y2d.dtype)
-    _rows_to_planes(y2d, N, P, O, bias, y)
-    return y.reshape(N, O, OH, OW)
-
-
-def nchw_to_nhwc(x):
-    """Image batch to channels-last rows: x (N, C, H, W) -> x2d (N*H*W, C).
-
-    x2d[(n*H + h)*W + w, c] = x[n, c, h, w]: the inverse of nhwc_to_nchw, used
-    to bring the output gradient gy into the GEMM layout. Returns x's dtype.
-    """
-    x = _as_float_array("nchw_to_nhwc", "x", x)
-    if x.ndim != 4:
-        raise ValueError(f"nchw_to_nhwc: expected x of shape (N, C, H, W), got {x.shape}")
-    N, C, H, W = x.shape
-    x2d = np.empty((N * H * W, C), x.dtype)
-    _planes_to_rows(x.reshape(N, C, H * W), N, H * W, C, x2d)
-    return x2d

@@ -85,18 +85,6 @@ def col2im(gcols, x_shape, kh, kw, stride=1, pad_h=0, pad_w=0):
     return gxp[:, :, pad_h:pad_h + H, pad_w:pad_w + W].copy()
 
 
-def nhwc_to_nchw(y2d, N, OH, OW, O, bias=None):
-    """y[n, o, oh, ow] = y2d[(n*OH + oh)*OW + ow, o] (+ bias[o])."""
-    y = y2d.reshape(N, OH, OW, O).transpose(0, 3, 1, 2)
-    return (y if bias is None else y + bias.reshape(1, O, 1, 1)).copy()
-
-
-def nchw_to_nhwc(x):
-    """x2d[(n*H + h)*W + w, c] = x[n, c, h, w]."""
-    N, C, H, W = x.shape
-    return x.transpose(0, 2, 3, 1).reshape(N * H * W, C).copy()
-
-
 def max_pool2d_forward(x, k, stride=None):
     """y[n, c, oh, ow] = max of the k x k window at (oh*s, ow*s); argmax = h*W + w of the winner.
 
