@@ -8,6 +8,11 @@ explains the two seed models (a CNN and a dense network of the same size).
 ``LABELS[k]`` is the name of class ``k``, in FER2013's numbering.
 """
 
-import minigrad._threads  # noqa: E402,F401  (thread-pool settings, before any NumPy import)
+import os
+
+# minigrad/_threads.py explains these; they are repeated here because the fer commands load
+# NumPy (to read data) before minigrad, and importing minigrad just for them would slow --help.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

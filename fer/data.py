@@ -140,7 +140,7 @@ def synthetic_splits(total: int, val_fraction: float = 0.1, seed: int = 0) -> Sp
     n_test = total // 8
     train, val = _split(_synthetic_faces(total - n_test, seed=0), val_fraction, seed)
     test = _synthetic_faces(n_test, seed=1)
-    return Splits(train, val, test, test.source, synthetic=True)
+    return Splits(train, val, test, train.source, synthetic=True)
 
 
 def _synthetic_faces(n: int, seed: int) -> Dataset:
