@@ -49,7 +49,8 @@ def plot_curves(history, path, title=""):
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()
-    ax_acc.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    from matplotlib.ticker import PercentFormatter
+    ax_acc.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=None))  # decimals only when ticks need them
     if title:
         fig.suptitle(title)
     return save_figure(fig, path)
