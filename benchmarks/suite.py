@@ -345,7 +345,7 @@ def format_table(rows, peak_gflops):
         mine = results.get("minigrad") or results.get("numpy")
         torch_results = [r for e, r in results.items() if e.startswith("torch") and r]
         best = min(torch_results, key=lambda r: r["seconds"]) if torch_results else None
-        unit = "images/s" if mine and "images_per_s" in mine and group in ("train", "infer") and "batch 1" not in what else "ms"
+        unit = "images/s" if group in ("train", "infer") and not what.endswith("batch 1") else "ms"
 
         def show(r):
             if not r:
