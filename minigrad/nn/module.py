@@ -353,46 +353,6 @@ class _NoMemo(set):
         pass
 
 
-class Sequential(Module):
-    """Children applied one after another: ``Sequential(Linear(3, 4), ReLU(), Linear(4, 2))``.
-
-    Children are named ``0, 1, 2, ...`` counting every layer, parameter-free ones
-    included, so keys read ``4.running_mean`` exactly as in PyTorch.  An OrderedDict
-    gives custom names instead.  Supports ``len``, iteration and indexing (a slice
-    returns a Sequential that keeps the original names).
-    """
-
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
-            for name, module in modules[0].items():
-                self.add_module(name, module)
-        else:
-            for index, module in enumerate(modules):
-                self.add_module(str(index), module)
-
-    def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
-        return x
-
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self)), module)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        items = list(self._modules.items())
-        if isinstance(index, slice):
-            return Sequential(OrderedDict(items[index]))
-        return items[index][1]
-
-
 class ModuleList(Module):
     """A list of modules whose parameters are registered (a plain list would hide them)."""
 
@@ -416,3 +376,31 @@ class ModuleList(Module):
         if isinstance(index, slice):
             return ModuleList(modules[index])
         return modules[index]
+
+
+class Sequential(ModuleList):
+    """Children applied one after another: ``Sequential(Linear(3, 4), ReLU(), Linear(4, 2))``.
+
+    Children are named ``0, 1, 2, ...`` counting every layer, parameter-free ones
+    included, so keys read ``4.running_mean`` exactly as in PyTorch.  An OrderedDict
+    gives custom names instead.  Supports ``len``, iteration and indexing (a slice
+    returns a Sequential that keeps the original names).
+    """
+
+    def __init__(self, *modules):
+        named = len(modules) == 1 and isinstance(modules[0], OrderedDict)
+        super().__init__(() if named else modules)  # ModuleList numbers them 0, 1, 2, ...
+        if named:
+            for name, module in modules[0].items():
+                self.add_module(name, module)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __getitem__(self, index):
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(items[index]))
+        return items[index][1]
