@@ -46,7 +46,7 @@ import contextlib
 import numpy as np
 
 from minigrad import Tensor, nn, no_grad
-from minigrad.autograd import Function
+from minigrad.ops.activation import LeakyReLU
 
 METHODS = ("vanilla", "smoothgrad", "gradcam", "ig", "guided")
 """Method names accepted by :func:`saliency_maps` and ``--method``."""
@@ -172,7 +172,7 @@ def explaining(model):
 
 
 # ----------------------------------------------------------------- guided ReLU
-class GuidedReLU(Function):
+class GuidedReLU(LeakyReLU):
     """ReLU (or leaky ReLU) forward, guided-backpropagation backward.
 
     Forward:  y = x if x > 0 else slope * x            (slope 0: plain ReLU)
@@ -184,17 +184,10 @@ class GuidedReLU(Function):
     not the gradient of anything, which is exactly why it must be sanity-checked.
     """
 
-    @staticmethod
-    def forward(ctx, x, negative_slope=0.0):
-        positive = x > 0
-        ctx.save_for_backward(positive)
-        ctx.slope = negative_slope
-        return np.where(positive, x, x * x.dtype.type(negative_slope))
-
+    # forward is LeakyReLU's; backward keeps its gradient only where gy > 0.
     @staticmethod
     def backward(ctx, gy):
-        (positive,) = ctx.saved_tensors
-        local = np.where(positive, gy, gy * gy.dtype.type(ctx.slope))
+        local, _ = LeakyReLU.backward(ctx, gy)
         return local * (gy > 0), None
 
 
