@@ -41,7 +41,8 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
                              "instead of stopping at the first")
     parser.add_argument("--val-fraction", type=_fraction, default=0.1, metavar="F",
                         help="fraction of each class of the training data held out for "
-                             "validation (default: 0.1)")
+                             "validation (default: 0.1); 0 trains on all of it and validates on "
+                             "the labelled test set (model selection on PublicTest)")
 
 
 def _fraction(text: str) -> float:

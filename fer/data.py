@@ -61,8 +61,15 @@ class Splits:
     source: str
     synthetic: bool
 
+    @property
+    def val_is_test(self) -> bool:
+        """True when the run validates (selects its model) on the test set itself."""
+        return self.val is self.test
+
     def summary(self) -> str:
         """One line for the console: "FER2013 (fer2013.csv.gz): 25,837 train, ..."."""
+        if self.val_is_test:
+            return f"{self.source}: {len(self.train):,} train, validation on the {len(self.test):,} test images"
         test = f"{len(self.test):,} test" if self.test is not None else "no labelled test set"
         return f"{self.source}: {len(self.train):,} train, {len(self.val):,} validation, {test}"
 
@@ -108,7 +115,11 @@ def load_splits(data: str | Path | None = None, val_fraction: float = 0.1, seed:
     """Training data split into train and validation (stratified by class,
     ``val_fraction`` of each class, chosen by ``seed``), plus the test set
     (PublicTest). Falls back to ``synthetic_size`` synthetic faces (default
-    8,000) when no data is configured and ./data/ holds none."""
+    8,000) when no data is configured and ./data/ holds none.
+
+    ``val_fraction=0`` trains on all the training data and validates on the
+    labelled test set: "model selection on PublicTest", as FER2013 papers do.
+    The test accuracy of the selected epoch is then slightly optimistic."""
     path = resolve_data_path(data)
     if path is None:
         total = synthetic_size or SYNTHETIC_SIZE
@@ -124,7 +135,15 @@ def load_splits(data: str | Path | None = None, val_fraction: float = 0.1, seed:
     test = _first_of(parts, ("PublicTest", "test"))
     if test is not None and not test.labelled:
         test = None   # the course's test.csv: nothing to score against
-    return Splits(train, val, test, training.source, synthetic=False)
+    return _splits(train, val, test, training.source, synthetic=False)
+
+
+def _splits(train: Dataset, val: Dataset, test: Dataset | None, source: str, synthetic: bool) -> Splits:
+    if len(val) == 0:
+        if test is None:
+            raise DataError(f"{source}: --val-fraction 0 validates on the labelled test set, and there is none")
+        val = test
+    return Splits(train, val, test, source, synthetic)
 
 
 def _first_of(parts: dict[str, Dataset], names: tuple[str, ...]) -> Dataset | None:
@@ -140,7 +159,7 @@ def synthetic_splits(total: int, val_fraction: float = 0.1, seed: int = 0) -> Sp
     n_test = total // 8
     train, val = _split(_synthetic_faces(total - n_test, seed=0), val_fraction, seed)
     test = _synthetic_faces(n_test, seed=1)
-    return Splits(train, val, test, train.source, synthetic=True)
+    return _splits(train, val, test, train.source, synthetic=True)
 
 
 def _synthetic_faces(n: int, seed: int) -> Dataset:

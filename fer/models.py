@@ -25,6 +25,8 @@ weights can be moved between the two.
   report's Keras table: Total params 3,763,207 (Trainable 3,755,015, Non-trainable
   8,192).  The final softmax is fused into the loss, so the model returns logits.
 
+  ``standardize=True`` puts a :class:`Standardize` layer (no parameters) first.
+
 * :func:`vgg`: a stronger VGG-style net (two 3x3 convs per block, batch norm), the
   ``best`` preset's architecture.
 
@@ -70,8 +72,27 @@ def seed_cnn(widths=(64, 128, 256, 512), dense=(512, 256, 128), conv_dropout=(0.
     return nn.Sequential(*layers)
 
 
+class Standardize(nn.Module):
+    """Per-image standardisation: each image minus its mean, over its standard deviation.
+
+    It takes away each photo's brightness and contrast.  A CNN copes with those through
+    its batch norm and shared filters; a dense network would have to learn to ignore them
+    separately at every pixel.  Built from differentiable ops, so saliency maps pass
+    through it.  ``eps`` keeps a blank image finite.
+    """
+
+    def __init__(self, eps=1e-3):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x):
+        axes = tuple(range(1, x.ndim))
+        centred = x - x.mean(axis=axes, keepdims=True)
+        return centred / ((centred * centred).mean(axis=axes, keepdims=True) + self.eps).sqrt()
+
+
 def seed_dnn(hidden=(1024, 1024, 1024, 1024), input_dropout=0.2, dropout=0.5, negative_slope=0.3,
-             batch_norm=True, num_classes=NUM_CLASSES):
+             batch_norm=True, standardize=False, num_classes=NUM_CLASSES):
     """The report's dense network.  Input (N, 1, 48, 48), output logits (N, num_classes).
 
     A 2x2 max-pool shrinks the face to 24x24 = 576 inputs, then four blocks of
@@ -79,7 +100,8 @@ def seed_dnn(hidden=(1024, 1024, 1024, 1024), input_dropout=0.2, dropout=0.5, ne
     after the activation), then Linear(1024, 7).  ``negative_slope=0.3`` is
     Keras's LeakyReLU default, which the report used.
     """
-    layers = [nn.MaxPool2d(2), nn.Dropout(input_dropout), nn.Flatten()]
+    layers = [Standardize()] if standardize else []
+    layers += [nn.MaxPool2d(2), nn.Dropout(input_dropout), nn.Flatten()]
     features = (INPUT_SHAPE[1] // 2) * (INPUT_SHAPE[2] // 2) * INPUT_SHAPE[0]
     for width in hidden:
         layers += [nn.Linear(features, width), nn.LeakyReLU(negative_slope)]

@@ -32,19 +32,20 @@ def save_figure(fig, path, dpi=120):
 
 
 # ------------------------------------------------------------------ training curves
-def plot_curves(history, path, title=""):
+def plot_curves(history, path, title="", val_label="validation"):
     """Loss and accuracy per epoch, train vs validation, side by side.
 
     ``history``: a dict of equal-length sequences with keys ``epoch``,
     ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc`` (accuracies in 0..1),
-    as :class:`fer.trainer.Trainer` keeps it.
+    as :class:`fer.trainer.Trainer` keeps it.  ``val_label``: the legend of the
+    validation curve (a run that validates on the test set says so).
     """
     plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = history["epoch"]
     for ax, key, name in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
         ax.plot(epochs, history[f"train_{key}"], "o-", label="train", markersize=3)
-        ax.plot(epochs, history[f"val_{key}"], "o-", label="validation", markersize=3)
+        ax.plot(epochs, history[f"val_{key}"], "o-", label=val_label, markersize=3)
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)

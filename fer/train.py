@@ -58,8 +58,9 @@ def build_parser():
                              "validation-accuracy gain")
     parser.add_argument("--weight-decay", type=float, help="weight decay (decoupled for adamw)")
     parser.add_argument("--label-smoothing", type=float, help="label smoothing of the loss, in [0, 1)")
-    parser.add_argument("--augment", choices=("none", "light", "strong"),
-                        help="light: shifts and flips; strong: also rotation, scale, brightness, contrast")
+    parser.add_argument("--augment", choices=("none", "flip", "light", "strong"),
+                        help="flip: mirror images only (what a dense network can use); light: shifts and "
+                             "flips; strong: also rotation, scale, brightness, contrast")
     parser.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                         help="stop after PATIENCE epochs without a validation-accuracy gain")
     parser.add_argument("--max-minutes", type=float,
@@ -154,7 +155,7 @@ def plan_resume(args):
 def data_info(splits, settings):
     """What config.json records about the data."""
     return {"source": splits.source, "synthetic": bool(splits.synthetic), "path": settings["data"],
-            "train": len(splits.train), "val": len(splits.val),
+            "train": len(splits.train), "val": len(splits.val), "val_is_test": splits.val_is_test,
             "test": 0 if splits.test is None else len(splits.test)}
 
 
@@ -173,7 +174,7 @@ def train_one(settings, splits, run_dir, resume, progress, command):
         trainer.start(data_info(splits, settings), command)
     n_params = sum(p.size for p in trainer.model.parameters())
     print(f"training {settings['model']} (preset {settings['preset']}, {n_params:,} parameters) on "
-          f"{splits.source}: {len(splits.train)} train / {len(splits.val)} validation images -> {run_dir}",
+          f"{splits.summary()} -> {run_dir}",
           flush=True)
     metrics = trainer.fit()
     if not metrics["best_epoch"]:

@@ -51,6 +51,7 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "l
 
 AUGMENTATIONS = {
     "none": None,
+    "flip": dict(shift=0, flip=True, rotate=0.0, scale=0.0, brightness=0.0, contrast=0.0),
     "light": dict(shift=4, flip=True, rotate=0.0, scale=0.0, brightness=0.0, contrast=0.0),
     "strong": dict(shift=4, flip=True, rotate=10.0, scale=0.1, brightness=0.2, contrast=0.2),
 }
@@ -419,7 +420,9 @@ class Trainer:
         self.write_history()
         if self.history["epoch"]:
             plots.plot_curves(self.history, self.run_dir / "curves.png",
-                              title=f"{self.settings['model']} ({self.run_dir.name})")
+                              title=f"{self.settings['model']} ({self.run_dir.name})",
+                              val_label="test set (used for validation)" if self.splits.val_is_test
+                              else "validation")
         metrics = {"status": status, "epochs_run": self.epoch, "best_epoch": self.best_epoch,
                    "best_val_acc": self.best_val_acc if self.best_epoch else None,
                    "wall_seconds": round(sum(self.history["seconds"]), 2),

@@ -340,6 +340,20 @@ def test_load_splits_from_kaggle_csv(tmp_path):
     assert splits.summary() == "FER2013 (fer2013.csv): 126 train, 14 validation, 14 test"
 
 
+def test_val_fraction_zero_trains_on_everything_and_validates_on_the_test_set(tmp_path):
+    rows, _, _ = kaggle_rows(n_train=140, n_test=14)
+    splits = load_splits(write_csv(tmp_path / "fer2013.csv", "emotion,pixels,Usage", rows), val_fraction=0)
+    assert len(splits.train) == 140 and splits.val is splits.test and splits.val_is_test
+    assert splits.summary() == "FER2013 (fer2013.csv): 140 train, validation on the 14 test images"
+    assert fer.data.synthetic_splits(200, val_fraction=0).val_is_test
+    # The course's files have no labelled test set to validate on.
+    pixels, text = pixel_rows(21)
+    write_csv(tmp_path / "train.csv", "label,feature", zip(np.arange(14) % 7, text[:14]))
+    write_csv(tmp_path / "test.csv", "id,feature", zip(range(100, 107), text[14:]))
+    with pytest.raises(DataError, match="labelled test set, and there is none"):
+        load_splits(tmp_path / "train.csv", val_fraction=0)
+
+
 def test_data_path_order(tmp_path, monkeypatch):
     assert resolve_data_path() is None   # no ./data/
     (tmp_path / "data/fer2013").mkdir(parents=True)

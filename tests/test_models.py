@@ -7,7 +7,8 @@ import pytest
 
 import minigrad
 from minigrad import nn
-from fer.models import architecture, build_model, from_architecture, seed_cnn, seed_dnn, vgg
+from minigrad.gradcheck import gradcheck
+from fer.models import Standardize, architecture, build_model, from_architecture, seed_cnn, seed_dnn, vgg
 from test_train_cli import one_thread  # noqa: F401  (an autouse fixture: one thread on a shared machine)
 
 
@@ -25,6 +26,20 @@ def test_seed_dnn_layer_order_is_the_reports():
     kinds = [type(m).__name__ for m in seed_dnn()]
     block = ["Linear", "LeakyReLU", "BatchNorm1d", "Dropout"]
     assert kinds == ["MaxPool2d", "Dropout", "Flatten"] + 4 * block + ["Linear"]
+
+
+def test_standardize_gives_each_image_zero_mean_unit_variance_and_correct_gradients():
+    rng = np.random.default_rng(0)
+    images = rng.random((5, 1, 6, 6)) * rng.random((5, 1, 1, 1)) + rng.random((5, 1, 1, 1))
+    out = Standardize(eps=0)(minigrad.Tensor(images)).data
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 0, atol=1e-12)
+    np.testing.assert_allclose(out.std(axis=(1, 2, 3)), 1, rtol=1e-9)
+    assert gradcheck(Standardize(), minigrad.Tensor(images, requires_grad=True))
+    # The DNN with it: the same parameters, one more (parameter-free) layer first.
+    model = seed_dnn(standardize=True)
+    assert isinstance(model[0], Standardize) and totals(model) == totals(seed_dnn())
+    blank = np.full((2, 1, 48, 48), 0.5, np.float32)
+    assert np.isfinite(model.eval()(minigrad.Tensor(blank)).data).all()
 
 
 def test_seed_cnn_parameter_count_is_the_documented_one():

@@ -229,6 +229,30 @@ def test_explicit_flags_override_the_preset_which_overrides_defaults():
     assert quick["data"] == "synthetic" and quick["epochs"] == 7 and quick["model"] == "vgg"
 
 
+def test_model_config_merges_preset_quick_and_typed_keys():
+    preset = presets.PRESETS["seed-cnn"]["model_config"]
+    typed = presets.resolve("seed-cnn", None, False, {"model_config": {"widths": [8, 8, 8, 8]}})
+    assert typed["model_config"] == {**preset, "widths": [8, 8, 8, 8]}
+    quick = presets.resolve("seed-cnn", None, True)["model_config"]
+    assert quick == {**preset, **presets.QUICK["model_config"]["cnn"]}
+    # A preset's model settings never reach another model (the CNN's dropout list would break the DNN).
+    assert presets.resolve("seed-cnn", "dnn")["model_config"] == {}
+
+
+def test_augment_choices_are_the_trainers_levels():
+    from fer.trainer import AUGMENTATIONS
+    action = next(a for a in train.build_parser()._actions if a.dest == "augment")
+    assert set(action.choices) == set(AUGMENTATIONS)
+
+
+def test_val_fraction_zero_selects_the_model_on_the_test_set(tmp_path):
+    assert train.main(tiny_args(tmp_path, "dnn", 2, 160, "--val-fraction", "0")) == 0
+    config, metrics = read_json(tmp_path / "config.json"), read_json(tmp_path / "metrics.json")
+    assert config["data"]["val_is_test"] and config["data"]["val"] == config["data"]["test"] == 20
+    assert config["data"]["train"] == 140
+    assert metrics["test_acc"] == metrics["best_val_acc"]
+
+
 @pytest.mark.parametrize("name", sorted(presets.PRESETS))
 def test_every_preset_trains_a_tiny_run(tmp_path, name):
     model = presets.PRESETS[name]["model"]
