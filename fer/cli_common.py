@@ -5,7 +5,7 @@ turning user errors into one line on stderr instead of a traceback.
         parser = argparse.ArgumentParser(description=...)
         add_data_args(parser)
         args = parser.parse_args(argv)
-        splits = load_splits(args.data, args.val_fraction, skip_bad_rows=args.skip_bad_rows)
+        splits = load_splits(args.data, skip_bad_rows=args.skip_bad_rows)
         ...
 
     if __name__ == "__main__":
@@ -30,8 +30,11 @@ class UsageError(ValueError):
 USER_ERRORS = (DataError, UsageError, FileNotFoundError)
 
 
-def add_data_args(parser: argparse.ArgumentParser) -> None:
-    """Add --data, --skip-bad-rows and --val-fraction."""
+def add_data_args(parser: argparse.ArgumentParser, val_default: str = "0.1") -> None:
+    """Add --data, --skip-bad-rows and --val-fraction.
+
+    --val-fraction is None unless typed, so that a command can fall back to a
+    preset's or a trained run's own value; ``val_default`` says which in --help."""
     parser.add_argument("--data", metavar="PATH",
                         help="FER2013: fer2013.csv[.gz], the course's train.csv/test.csv, the image "
                              "release's folder, or a folder holding one of these (default: "
@@ -39,10 +42,10 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-bad-rows", action="store_true",
                         help="skip malformed rows or unreadable images (and report how many) "
                              "instead of stopping at the first")
-    parser.add_argument("--val-fraction", type=_fraction, default=0.1, metavar="F",
+    parser.add_argument("--val-fraction", type=_fraction, default=None, metavar="F",
                         help="fraction of each class of the training data held out for "
-                             "validation (default: 0.1); 0 trains on all of it and validates on "
-                             "the labelled test set (model selection on PublicTest)")
+                             f"validation (default: {val_default}); 0 trains on all of it and validates "
+                             "on the labelled test set (model selection on PublicTest)")
 
 
 def _fraction(text: str) -> float:

@@ -135,11 +135,12 @@ def load_splits(data: str | Path | None = None, val_fraction: float = 0.1, seed:
     test = _first_of(parts, ("PublicTest", "test"))
     if test is not None and not test.labelled:
         test = None   # the course's test.csv: nothing to score against
-    return _splits(train, val, test, training.source, synthetic=False)
+    return _splits(train, val, test, training.source, False, val_fraction)
 
 
-def _splits(train: Dataset, val: Dataset, test: Dataset | None, source: str, synthetic: bool) -> Splits:
-    if len(val) == 0:
+def _splits(train: Dataset, val: Dataset, test: Dataset | None, source: str, synthetic: bool,
+            val_fraction: float) -> Splits:
+    if val_fraction == 0:
         if test is None:
             raise DataError(f"{source}: --val-fraction 0 validates on the labelled test set, and there is none")
         val = test
@@ -159,7 +160,7 @@ def synthetic_splits(total: int, val_fraction: float = 0.1, seed: int = 0) -> Sp
     n_test = total // 8
     train, val = _split(_synthetic_faces(total - n_test, seed=0), val_fraction, seed)
     test = _synthetic_faces(n_test, seed=1)
-    return _splits(train, val, test, train.source, synthetic=True)
+    return _splits(train, val, test, train.source, True, val_fraction)
 
 
 def _synthetic_faces(n: int, seed: int) -> Dataset:

@@ -44,8 +44,7 @@ def build_parser():
                     "accuracy, per-class precision/recall/F1, confusion matrix (PNG and CSV), and the "
                     "most-confused pairs in words.")
     add_model_args(parser)
-    add_data_args(parser)
-    parser.set_defaults(val_fraction=None)  # None = not typed: the run's own validation split
+    add_data_args(parser, val_default="the run's own")
     parser.add_argument("--split", choices=("val", "test"),
                         help="which split to score (default: test if it has labels, else val)")
     parser.add_argument("--out", help="folder for the files (default: the run folder; for an ensemble, "

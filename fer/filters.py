@@ -337,7 +337,7 @@ def build_parser():
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
                         help="which weights (default best)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the start noise and the jitter")
-    add_data_args(parser)
+    add_data_args(parser, val_default="the run's own")
     parser.add_argument("--out", help="folder for the PNGs (default RUN/filters)")
     parser.add_argument("--threads", type=int, help="CPU threads for numba kernels and BLAS")
     return parser

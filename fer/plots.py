@@ -41,7 +41,7 @@ def plot_curves(history, path, title="", val_label="validation"):
     validation curve (a run that validates on the test set says so).
     """
     plt = pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     epochs = history["epoch"]
     for ax, key, name in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
         ax.plot(epochs, history[f"train_{key}"], "o-", label="train", markersize=3)

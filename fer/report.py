@@ -224,7 +224,8 @@ def model_blocks(run):
             ["epochs run", f"{metrics['epochs_run']} of {run.config['settings']['epochs']}"],
             ["best epoch", str(metrics["best_epoch"])]]
     if metrics.get("best_val_acc") is not None:
-        rows.append(["best validation accuracy", f"{pct(metrics['best_val_acc'])} ({data['val']:,} images)"])
+        where = "the test set, used for validation" if data.get("val_is_test") else "images"
+        rows.append(["best validation accuracy", f"{pct(metrics['best_val_acc'])} ({data['val']:,} {where})"])
     if metrics.get("test_acc") is not None:
         rows.append(["test accuracy (best weights)", f"{pct(metrics['test_acc'])} ({metrics['test_samples']:,} images)"])
     blocks.append(Table(["", run.title], rows))
@@ -556,9 +557,12 @@ def data_blocks(runs):
         users = [run for run in runs.values() if run.config["data"]["source"] == source]
         data = users[0].config["data"]
         kind = "synthetic faces" if data["synthetic"] else "real FER2013 data"
+        split = (f"{data['train']:,} training and {data['test']:,} test images; the test images also served "
+                 f"for validation (model selection), so the test accuracy is slightly optimistic"
+                 if data.get("val_is_test") else
+                 f"{data['train']:,} training, {data['val']:,} validation and {data['test']:,} test images")
         blocks.append(Paragraph(f"Data ({kind}), used by the {' and the '.join(r.title for r in users)}: "
-                                f"{source}; {data['train']:,} training, {data['val']:,} validation and "
-                                f"{data['test']:,} test images."))
+                                f"{source}; {split}."))
     if len({run.config["data"]["source"] for run in runs.values()}) > 1:
         blocks.append(Note("warning", "The runs were trained on different data, so their numbers cannot be compared."))
     return blocks

@@ -477,7 +477,7 @@ def build_parser():
     parser.add_argument("--sanity", action="store_true", help="also run the sanity checks and print their numbers")
     parser.add_argument("--sanity-images", type=int, default=70, metavar="N",
                         help="images the sanity checks use (default 70, balanced over the classes)")
-    add_data_args(parser)
+    add_data_args(parser, val_default="the run's own")
     parser.add_argument("--out", help="folder for the PNGs (default RUN/saliency)")
     parser.add_argument("--threads", type=int, help="CPU threads for numba kernels and BLAS")
     return parser

@@ -43,8 +43,7 @@ def build_parser():
     parser.add_argument("--preset", choices=sorted(presets.PRESETS), help="a named training recipe")
     parser.add_argument("--quick", action="store_true",
                         help="a couple of minutes on a small synthetic set (a smoke run)")
-    add_data_args(parser)
-    parser.set_defaults(val_fraction=None)  # None = not typed: the preset's (or a resumed run's) value stays
+    add_data_args(parser, val_default="the preset's, 0.1")
     parser.add_argument("--synthetic-size", type=int, help="images in the synthetic set, when it is used")
     parser.add_argument("--epochs", type=int,
                         help="number of epochs (with --max-minutes and a onecycle/cosine/step schedule: at "

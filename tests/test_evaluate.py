@@ -132,3 +132,15 @@ def test_flip_tta_averages_the_image_and_its_mirror(run, test_split):
     mirrored = predict_proba(model, np.ascontiguousarray(images[..., ::-1]), batch_size=7)
     np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(predict_proba([model, model], images), plain, rtol=1e-5, atol=1e-6)
+
+
+def test_commands_on_a_run_use_its_own_validation_split_unless_told():
+    from fer import filters, saliency
+    from fer.evaluate import data_settings
+    config = {"settings": {"data": "synthetic", "val_fraction": 0.0}}
+    for module in (evaluate, saliency, filters):
+        parser = module.build_parser()
+        help_text = " ".join(parser.format_help().split())
+        assert "(default: the run's own)" in help_text, module.__name__
+        assert data_settings(parser.parse_args(["RUN"]), config)["val_fraction"] == 0.0
+        assert data_settings(parser.parse_args(["RUN", "--val-fraction", "0.2"]), config)["val_fraction"] == 0.2
