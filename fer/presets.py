@@ -11,6 +11,7 @@ A setting is decided in this order, later winning:
 
 This module imports nothing heavy: ``--help`` lists the presets from it.
 """
+import textwrap
 
 DEFAULTS = {
     "model": "cnn",
@@ -34,7 +35,7 @@ DEFAULTS = {
     "synthetic_size": None,  # images of the built-in synthetic set (None: its default)
 }
 
-# The modern recipe every preset shares, so a comparison between presets isolates the architecture.
+# The recipe every preset starts from (the DNN's departs from it only where a dense network needs it).
 # It is tuned for CPU budgets of one or two hours, i.e. a handful of epochs: batch 64 (more updates per
 # epoch, and faster per image on 1-2 cores than 128), light augmentation, and light dropout -- the
 # report's dropout (0.2-0.5 in every block) is meant for 100 epochs and keeps a short run underfitting.
@@ -64,7 +65,8 @@ PRESETS = {
     "seed-dnn": {
         **RECIPE,
         "description": "the report's dense network with lighter dropout and per-image standardisation, "
-                       "mirror-flip augmentation only (a dense network cannot use shifts), 40 epochs",
+                       "mirror flips as its only augmentation (a dense network cannot share what it learns across "
+                       "positions, so shifts only blur its input), 40 epochs",
         "model": "dnn",
         "epochs": 40,
         "augment": "flip",
@@ -73,10 +75,9 @@ PRESETS = {
     "best": {
         **RECIPE,
         "description": "a narrow VGG-style net (two 3x3 convs a block, widths 32-256, 1.8M parameters), "
-                       "weights averaged over the last 3 epochs; 60 minutes. Ensembled with a seed-cnn run "
-                       "(fer.evaluate CNN_RUN BEST_RUN --tta flip) it is the 2-hour recipe",
+                       "shift+flip augmentation; 60 minutes. Ensembled with a seed-cnn run "
+                       "(fer.evaluate CNN_RUN BEST_RUN) it is the 2-hour recipe",
         "model": "vgg",
-        "average_last": 3,
         "model_config": {"widths": [32, 64, 128, 256], "dense": [256], "conv_dropout": [0.0, 0.1, 0.1, 0.2],
                          "dense_dropout": 0.3},
     },
@@ -141,4 +142,5 @@ def resolve(preset=None, model=None, quick=False, explicit=None):
 
 def describe():
     """One line per preset, for ``--help``."""
-    return "\n".join(f"  {name:<9} {p['description']}" for name, p in PRESETS.items())
+    return "\n".join(textwrap.fill(p["description"], 100, initial_indent=f"  {name:<9} ", subsequent_indent=" " * 12,
+                                   break_on_hyphens=False) for name, p in PRESETS.items())
