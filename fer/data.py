@@ -140,6 +140,7 @@ def load_splits(data: str | Path | None = None, val_fraction: float = 0.1, seed:
 
 def _splits(train: Dataset, val: Dataset, test: Dataset | None, source: str, synthetic: bool,
             val_fraction: float) -> Splits:
+    """The Splits, with the test set standing in as validation when ``val_fraction`` is 0."""
     if val_fraction == 0:
         if test is None:
             raise DataError(f"{source}: --val-fraction 0 validates on the labelled test set, and there is none")
