@@ -66,7 +66,7 @@ PRESETS = {
         **RECIPE,
         "description": "the report's dense network with lighter dropout and per-image standardisation, "
                        "mirror flips as its only augmentation (a dense network cannot share what it learns across "
-                       "positions, so shifts only blur its input), 40 epochs",
+                       "positions), 40 epochs",
         "model": "dnn",
         "epochs": 40,
         "augment": "flip",
