@@ -44,7 +44,7 @@ from .augment import Augmenter
 from .data import to_float
 from .inference import batch_indices, predict_logits
 from .models import INPUT_SHAPE, architecture, from_architecture
-from .runs import write_json
+from .runs import read_config, write_json
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
                    "images_per_s", "overhead_fraction")
@@ -205,6 +205,30 @@ class Trainer:
             s["epochs_requested"], s["epochs"] = s["epochs"], fitting
             self.scheduler, self.schedule_per_batch = make_scheduler(s, self.optimizer, self.steps_per_epoch)
 
+    def refit_epochs_to_budget(self, first_epoch_seconds):
+        """After the first epoch of a run whose length the budget set, set it again from
+        that epoch's measured time (the probe's few steps can be off by 10-20%), so
+        that the schedule ends where the budget does.  The schedule is rebuilt for the
+        new length at the step reached; its learning rate moves a little to match.
+        """
+        s = self.settings
+        if "epochs_requested" not in s:
+            return
+        fitting = int(0.98 * s["max_minutes"] * 60 / first_epoch_seconds)
+        fitting = max(self.epoch, min(s["epochs_requested"], fitting))
+        if fitting == s["epochs"]:
+            return
+        self.log(f"the first epoch took {first_epoch_seconds / 60:.1f} min: {fitting} epochs fit in "
+                 f"{s['max_minutes']:g} min, not {s['epochs']}; the {s['schedule']} schedule is set for {fitting}")
+        s["epochs"] = fitting
+        reached = self.scheduler.state_dict()["last_epoch"]
+        self.scheduler, self.schedule_per_batch = make_scheduler(s, self.optimizer, self.steps_per_epoch)
+        self.scheduler.load_state_dict({"last_epoch": reached})
+        self.save_last()                     # a resume must see the new length
+        config = read_config(self.run_dir)
+        config["settings"] = s
+        write_json(self.run_dir / "config.json", config)
+
     def restore(self):
         """Continue a run from its ``last.npz``: weights, optimiser, schedule, history."""
         state_dict, header, _ = load_checkpoint(self.run_dir / "last.npz")
@@ -265,15 +289,18 @@ class Trainer:
         Raises TrainingInterrupted on Ctrl-C and TrainingDiverged on a NaN loss,
         after writing everything a later ``--resume`` needs.
         """
-        epochs, budget = self.settings["epochs"], self.settings["max_minutes"] * 60
+        budget = self.settings["max_minutes"] * 60
         started = time.perf_counter()
         self.deadline = started + budget if budget > 0 else math.inf
         clock = started
+        first_epoch = self.epoch + 1
         try:
-            while self.epoch < epochs and self.stop_reason is None:
+            while self.epoch < self.settings["epochs"] and self.stop_reason is None:
                 clock = self.run_epoch(clock)
                 elapsed, last = time.perf_counter() - started, self.history["seconds"][-1]
-                if budget > 0 and self.epoch < epochs and elapsed + last > budget:
+                if self.epoch == first_epoch == 1:
+                    self.refit_epochs_to_budget(elapsed)
+                if budget > 0 and self.epoch < self.settings["epochs"] and elapsed + last > budget:
                     self.stop_reason = f"time budget of {self.settings['max_minutes']:g} min reached"
         except _OutOfTime:
             self.stop_reason = (f"time budget of {self.settings['max_minutes']:g} min reached "

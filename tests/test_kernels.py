@@ -225,3 +225,63 @@ def test_float32_in_float32_out_everywhere():
     outs += [y3, mean, invstd, *K.batch_norm_backward(y3, x3, mean, invstd, ones64),
              K.batch_norm_forward_eval(x3, ones64, ones64, ones64, ones64)]
     assert [o.dtype for o in outs] == [np.dtype(f)] * len(outs)
+
+
+# ---------------------------------------------------------------- Winograd F(2x2, 3x3) transforms
+
+# (x shape, pad): even and odd outputs, paddings 0-2
+WINOGRAD_CASES = [((2, 3, 6, 6), 1), ((2, 2, 7, 5), 1), ((1, 2, 5, 8), 0), ((2, 3, 6, 7), 2), ((1, 1, 3, 3), 0)]
+
+
+def _winograd_geometry(shape, pad):
+    from minigrad.kernels.winograd import tile_counts
+
+    N, C, H, W = shape
+    OH, OW = H + 2 * pad - 2, W + 2 * pad - 2
+    return OH, OW, *tile_counts(OH, OW)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,pad", WINOGRAD_CASES)
+def test_winograd_transforms_match_reference_and_their_adjoints(shape, pad, dtype):
+    from minigrad.kernels import winograd as WG
+
+    N, C, H, W = shape
+    O = 3
+    OH, OW, TH, TW = _winograd_geometry(shape, pad)
+    x = rand(shape, dtype, 1)
+    V = WG.input_transform(x, pad, TH, TW)
+    assert V.dtype == dtype and V.shape == (16, C, N * TH * TW)
+    np.testing.assert_allclose(V, R.winograd_input_transform(x, pad, TH, TW), **tol(dtype))
+    dV = rand(V.shape, dtype, 2)
+    dx = WG.input_adjoint(dV, N, H, W, pad, TH, TW)
+    assert dx.dtype == dtype and dx.shape == shape
+    np.testing.assert_allclose(dx, R.winograd_input_adjoint(dV, N, H, W, pad, TH, TW), **tol(dtype))
+    assert abs(np.vdot(V.astype(np.float64), dV) - np.vdot(x.astype(np.float64), dx)) <= 1e-4 * (1 + np.abs(dV).sum())
+
+    M, bias = rand((16, O, N * TH * TW), dtype, 3), rand((O,), dtype, 4)
+    for b in (bias, np.empty(0, dtype)):
+        y = WG.output_transform(M, b, N, OH, OW, TH, TW)
+        assert y.dtype == dtype and y.shape == (N, O, OH, OW)
+        np.testing.assert_allclose(y, R.winograd_output_transform(M, b, N, OH, OW, TH, TW), **tol(dtype))
+    gy = rand((N, O, OH, OW), dtype, 5)
+    dM = WG.output_adjoint(gy, TH, TW)
+    assert dM.dtype == dtype and dM.shape == M.shape
+    np.testing.assert_allclose(dM, R.winograd_output_adjoint(gy, TH, TW), **tol(dtype))
+    assert abs(np.vdot(y.astype(np.float64), gy) - np.vdot(M.astype(np.float64), dM)) <= 1e-4 * (1 + np.abs(gy).sum())
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,pad", WINOGRAD_CASES)
+def test_winograd_transforms_and_16_gemms_are_a_convolution(shape, pad, dtype):
+    from minigrad.kernels import winograd as WG
+
+    N, C, H, W = shape
+    OH, OW, TH, TW = _winograd_geometry(shape, pad)
+    x, w, b = rand(shape, dtype, 6), rand((4, C, 3, 3), dtype, 7), rand((4,), dtype, 8)
+    U = WG.filter_transform(w)
+    assert U.dtype == dtype and U.shape == (16, 4, C)
+    y = WG.output_transform(np.matmul(U, WG.input_transform(x, pad, TH, TW)), b, N, OH, OW, TH, TW)
+    np.testing.assert_allclose(y, R.conv2d_direct(x, w, b, 1, pad), **tol(dtype))
+    dU = rand(U.shape, dtype, 9)   # filter_adjoint is filter_transform's transpose
+    assert abs(np.vdot(U.astype(np.float64), dU) - np.vdot(w.astype(np.float64), WG.filter_adjoint(dU))) <= 1e-4

@@ -15,6 +15,7 @@ from minigrad.ops.conv import Conv2d
 from minigrad.ops.dropout import Dropout
 from minigrad.ops.norm import BatchNorm, BatchNormEval
 from minigrad.ops.pool import MaxPool2d
+from minigrad.ops.winograd import WinogradConv2d
 
 
 def rand(*shape, seed=0, dtype=np.float64):
@@ -51,8 +52,83 @@ def _padding_numbers(w_shape, padding):
 def test_gradcheck_conv2d(x_shape, w_shape, bias, stride, padding):
     x, w = leaf(*x_shape, seed=1), leaf(*w_shape, seed=2)
     inputs = [x, w] + ([leaf(w_shape[0], seed=3)] if bias else [])
-    assert F.conv2d(*inputs, stride=stride, padding=padding).grad_fn is Conv2d
-    assert gradcheck(lambda *t: F.conv2d(*t, stride=stride, padding=padding), *inputs)
+    conv = lambda *t: F.conv2d(*t, stride=stride, padding=padding, algorithm="im2col")  # noqa: E731
+    assert conv(*inputs).grad_fn is Conv2d
+    assert gradcheck(conv, *inputs)
+
+
+# 3x3, stride 1: odd and even output sizes (odd ones leave half-empty Winograd tiles), paddings 0-2
+WINOGRAD_CASES = [
+    # x shape,        w shape,        bias,  padding
+    ((2, 3, 7, 6),   (4, 3, 3, 3),   True,  0),
+    ((2, 3, 7, 6),   (4, 3, 3, 3),   False, 1),
+    ((1, 2, 8, 7),   (5, 2, 3, 3),   True,  "same"),
+    ((1, 2, 4, 5),   (2, 2, 3, 3),   True,  2),
+    ((2, 1, 3, 3),   (3, 1, 3, 3),   True,  "valid"),
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,bias,padding", WINOGRAD_CASES)
+def test_gradcheck_winogradconv2d(x_shape, w_shape, bias, padding):
+    x, w = leaf(*x_shape, seed=1), leaf(*w_shape, seed=2)
+    inputs = [x, w] + ([leaf(w_shape[0], seed=3)] if bias else [])
+    conv = lambda *t: F.conv2d(*t, padding=padding, algorithm="winograd")  # noqa: E731
+    assert conv(*inputs).grad_fn is WinogradConv2d
+    assert gradcheck(conv, *inputs)
+    # only one of x and w asks for a gradient: backward skips the other
+    assert gradcheck(lambda t: conv(t, Tensor(w.data)), Tensor(x.data, requires_grad=True))
+    assert gradcheck(lambda t: conv(Tensor(x.data), t), Tensor(w.data, requires_grad=True))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape,w_shape,bias,padding", WINOGRAD_CASES)
+def test_winograd_and_im2col_agree_in_values_and_gradients(x_shape, w_shape, bias, padding, dtype):
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype) if bias else None
+    results = []
+    for algorithm in ("im2col", "winograd"):
+        tx, tw = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+        tb = None if b is None else Tensor(b, requires_grad=True)
+        y = F.conv2d(tx, tw, tb, padding=padding, algorithm=algorithm)
+        y.backward(np.cos(np.arange(y.size)).reshape(y.shape).astype(dtype))
+        results.append([y.data, tx.grad, tw.grad] + ([] if b is None else [tb.grad]))
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for got, expected in zip(results[1], results[0]):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+
+
+def test_winograd_in_several_chunks_of_images_matches_im2col(monkeypatch):
+    """A seed-CNN-like float32 layer, forced through several chunks of images both ways."""
+    from minigrad.ops import conv as conv_module
+
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", 200_000)
+    assert len(conv_module.image_chunks(6, 16 * 32 * 144 * 4)) == 6
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((6, 16, 24, 24)).astype(np.float32)
+    w = (rng.standard_normal((32, 16, 3, 3)) * 0.1).astype(np.float32)
+    gy = rng.standard_normal((6, 32, 24, 24)).astype(np.float32)
+    results = {}
+    for algorithm in ("im2col", "winograd"):
+        tx, tw = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+        y = F.conv2d(tx, tw, padding=1, algorithm=algorithm)
+        y.backward(gy)
+        results[algorithm] = (y.data, tx.grad, tw.grad)
+    assert y.grad_fn is WinogradConv2d
+    for got, expected in zip(results["winograd"], results["im2col"]):
+        assert np.abs(got - expected).max() <= 2e-6 * np.abs(expected).max()
+
+
+def test_conv2d_algorithm_is_checked():
+    x, w = Tensor(rand(1, 2, 6, 6)), Tensor(rand(3, 2, 3, 3))
+    with pytest.raises(ValueError, match="algorithm must be 'auto', 'im2col' or 'winograd', got 'fft'"):
+        F.conv2d(x, w, algorithm="fft")
+    with pytest.raises(ValueError, match=r"algorithm='winograd' needs a 3x3 kernel, stride 1.*stride 2"):
+        F.conv2d(x, w, stride=2, algorithm="winograd")
+    w.requires_grad = True
+    assert F.conv2d(x, w, stride=2).grad_fn is Conv2d            # auto: im2col where Winograd cannot go
+    assert F.conv2d(x, w, padding=1).grad_fn is WinogradConv2d   # and Winograd where it can
 
 
 def test_gradcheck_conv2d_input_only_and_weight_only():

@@ -173,13 +173,14 @@ def test_smoothgrad_without_noise_is_vanilla():
 
 def test_integrated_gradients_add_up_to_the_score_difference(trained):
     model, x = trained[0], trained[1][:3]
-    attributions = S.ig_attributions(model, x, steps=64)
+    attributions = S.ig_attributions(model, x, steps=256)
     logits, base = S.model_logits(model, x), S.model_logits(model, np.zeros_like(x))
     target = logits.argmax(axis=1)
     difference = logits[np.arange(3), target] - base[np.arange(3), target]
-    # the midpoint rule on a piecewise-linear path: about 1% off at 64 steps; a missing
-    # (x - x') factor or 1/steps would be off by far more
-    np.testing.assert_allclose(attributions.sum(axis=(1, 2, 3)), difference, rtol=0.03)
+    # the midpoint rule on a piecewise-linear path: at 64 steps up to 7% off on a face whose
+    # difference is small, at 256 steps under 1%; a missing (x - x') factor or 1/steps
+    # would be off by far more
+    np.testing.assert_allclose(attributions.sum(axis=(1, 2, 3)), difference, rtol=0.02)
 
 
 def test_layer_names_and_errors():

@@ -19,7 +19,7 @@ import pytest
 from minigrad.checkpoint import load_checkpoint
 from fer import presets, train
 from fer.cli_common import run_cli
-from fer.trainer import HISTORY_COLUMNS, Trainer
+from fer.trainer import HISTORY_COLUMNS, Trainer, make_scheduler
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"cnn": {"widths": [4, 8, 8, 8], "dense": [16, 16, 16]},
@@ -198,6 +198,32 @@ def test_time_budget_shortens_the_schedule_to_fit(tmp_path):
     assert train.main(tiny_args(tmp_path, "dnn", 100000, 120, "--max-minutes", "0.01")) == 0
     settings = read_json(tmp_path / "config.json")["settings"]
     assert settings["epochs_requested"] == 100000 and 1 <= settings["epochs"] < 100000
+
+
+@pytest.mark.parametrize("guess,minutes,delay,expected", [(2, 10, 0.0, 6), (6, 0.05, 1.0, 2)])
+def test_first_epoch_refits_the_schedule_to_the_budget(tmp_path, monkeypatch, guess, minutes, delay, expected):
+    """The probe guessed ``guess`` of 6 epochs; the first epoch's real time decides.  All 6
+    fit in 10 minutes (the schedule is stretched); with each epoch slowed to over a second,
+    2 fit in 3 seconds (the schedule is shortened)."""
+    def probe(self):
+        self.settings["epochs_requested"], self.settings["epochs"] = 6, guess
+        self.scheduler, self.schedule_per_batch = make_scheduler(self.settings, self.optimizer,
+                                                                 self.steps_per_epoch)
+
+    def slow_epoch(self, clock, run_epoch=Trainer.run_epoch):
+        time.sleep(delay)
+        return run_epoch(self, clock)
+
+    monkeypatch.setattr(Trainer, "fit_epochs_to_budget", probe)
+    monkeypatch.setattr(Trainer, "run_epoch", slow_epoch)
+    assert train.main(tiny_args(tmp_path, "dnn", 6, 120, "--max-minutes", str(minutes))) == 0
+    metrics, settings = read_json(tmp_path / "metrics.json"), read_json(tmp_path / "config.json")["settings"]
+    assert metrics["epochs_run"] == settings["epochs"] == expected and metrics["status"] == "finished"
+    assert load_checkpoint(tmp_path / "last.npz")[1]["progress"]["epochs"] == expected
+    lrs = [float(row["lr"]) for row in read_history(tmp_path)]
+    assert lrs[-1] < 0.2 * settings["lr"]           # the schedule ran to its end (6 steps: coarse)
+    if expected == 6:   # near its peak in epoch 2, where a 2-epoch cycle would have ended
+        assert lrs[1] > 0.5 * settings["lr"]
 
 
 def test_bad_data_is_one_line_error_without_traceback(tmp_path, capsys):

@@ -5,6 +5,7 @@ the input's float dtype: float32 in, float32 out; float64 works too (gradient
 checks), with its own compiled specialisation.
 
     conv.py       im2col / col2im (one contiguous row per patch)
+    winograd.py   the tile transforms of Winograd's F(2x2, 3x3) and their adjoints
     pool.py       max_pool2d_forward (value + argmax) / max_pool2d_backward
     norm.py       batch-norm forward (train / eval, optional fused ReLU) and backward
     reference.py  slow, obvious loop versions of each kernel: test oracles and

@@ -174,3 +174,66 @@ def batch_norm_backward(gy3, x3, mean, invstd, weight, y3=None):
     gx = gd - gd.mean(axis=(0, 2), keepdims=True)
     dt = x3.dtype
     return gx.astype(dt), gweight.astype(dt), gbias.astype(dt)
+
+
+# ---------------------------------------------------------------- Winograd F(2x2, 3x3)
+# Twins of winograd.py: one tile at a time, with the matrices B^T, G, A^T written out.
+
+def _winograd_tiles(N, TH, TW):
+    """(t, n, ti, tj) for every tile, t = (n*TH + ti)*TW + tj."""
+    return [((n * TH + ti) * TW + tj, n, ti, tj) for n in range(N) for ti in range(TH) for tj in range(TW)]
+
+
+def winograd_input_transform(x, pad, TH, TW):
+    """V[:, c, t] = (B^T d B).ravel() for the 4x4 tile d at padded rows 2*ti.., columns 2*tj.."""
+    from .winograd import BT
+
+    N, C, H, W = x.shape
+    xp = np.zeros((N, C, 2 * TH + 2, 2 * TW + 2), x.dtype)
+    xp[:, :, pad:pad + H, pad:pad + W] = x
+    V = np.zeros((16, C, N * TH * TW), x.dtype)
+    for t, n, ti, tj in _winograd_tiles(N, TH, TW):
+        for c in range(C):
+            d = xp[n, c, 2 * ti:2 * ti + 4, 2 * tj:2 * tj + 4]
+            V[:, c, t] = (BT @ d @ BT.T).ravel()
+    return V
+
+
+def winograd_input_adjoint(dV, N, H, W, pad, TH, TW):
+    """dx: each tile's B dV B^T added back where its 4x4 input tile came from."""
+    from .winograd import BT
+
+    C = dV.shape[1]
+    dxp = np.zeros((N, C, 2 * TH + 2, 2 * TW + 2), dV.dtype)
+    for t, n, ti, tj in _winograd_tiles(N, TH, TW):
+        for c in range(C):
+            dxp[n, c, 2 * ti:2 * ti + 4, 2 * tj:2 * tj + 4] += BT.T @ dV[:, c, t].reshape(4, 4) @ BT
+    return dxp[:, :, pad:pad + H, pad:pad + W].astype(dV.dtype)
+
+
+def winograd_output_transform(M, bias, N, OH, OW, TH, TW):
+    """y: A^T M[:, o, t] A as each tile's 2x2 outputs (cropped at odd edges), plus bias."""
+    from .winograd import AT
+
+    O = M.shape[1]
+    y = np.zeros((N, O, 2 * TH, 2 * TW), M.dtype)
+    for t, n, ti, tj in _winograd_tiles(N, TH, TW):
+        for o in range(O):
+            y[n, o, 2 * ti:2 * ti + 2, 2 * tj:2 * tj + 2] = AT @ M[:, o, t].reshape(4, 4) @ AT.T
+    if bias.shape[0] == O:
+        y += bias[None, :, None, None]
+    return y[:, :, :OH, :OW].astype(M.dtype)
+
+
+def winograd_output_adjoint(gy, TH, TW):
+    """dM[:, o, t] = (A g A^T).ravel() for each tile's 2x2 block g of gy (zero-padded)."""
+    from .winograd import AT
+
+    N, O, OH, OW = gy.shape
+    g = np.zeros((N, O, 2 * TH, 2 * TW), gy.dtype)
+    g[:, :, :OH, :OW] = gy
+    dM = np.zeros((16, O, N * TH * TW), gy.dtype)
+    for t, n, ti, tj in _winograd_tiles(N, TH, TW):
+        for o in range(O):
+            dM[:, o, t] = (AT.T @ g[n, o, 2 * ti:2 * ti + 2, 2 * tj:2 * tj + 2] @ AT).ravel()
+    return dM

@@ -194,11 +194,25 @@ class Conv2d(Function):
         return gx, (gw.reshape(w.shape) if need_w else None), gb, None, None
 
 
-def conv2d(x, w, b=None, stride=1, padding=0):
+def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
     """2-D convolution (PyTorch's ``F.conv2d``): x (N, C, H, W), w (O, C, kh, kw), b (O,) or None.
 
     ``stride`` is an int or a pair (sh, sw); ``padding`` an int, a pair (pad_h, pad_w), or
     ``"same"`` (stride 1, odd kernel) which keeps H and W.  Returns (N, O, OH, OW) with
     OH = (H + 2*pad_h - kh) // sh + 1, OW = (W + 2*pad_w - kw) // sw + 1.
+
+    ``algorithm``: ``"im2col"`` (any convolution), ``"winograd"`` (3x3, stride 1, equal
+    padding; see :mod:`minigrad.ops.winograd`), or ``"auto"``: Winograd where it applies.
+    Both give the same values and gradients to rounding.
     """
+    from .winograd import WinogradConv2d, winograd_applies
+
+    if algorithm not in ("auto", "im2col", "winograd"):
+        raise ValueError(f"conv2d: algorithm must be 'auto', 'im2col' or 'winograd', got {algorithm!r}")
+    fits = winograd_applies(np.shape(w), stride, padding)
+    if algorithm == "winograd" and not fits:
+        raise ValueError(f"conv2d: algorithm='winograd' needs a 3x3 kernel, stride 1 and equal padding, "
+                         f"got kernel {tuple(np.shape(w)[2:])}, stride {stride}, padding {padding}")
+    if algorithm != "im2col" and fits:
+        return WinogradConv2d.apply(x, w, b, padding)
     return Conv2d.apply(x, w, b, stride, padding)

@@ -1,0 +1,181 @@
+"""Winograd F(2x2, 3x3): the tile transforms of a 3x3, stride-1 convolution.
+
+A 3x3 convolution computes each 2x2 block of outputs from a 4x4 tile of input.
+Done directly that costs 2*2*9 = 36 multiplications per channel pair; Winograd's
+minimal filtering algorithm (Lavin & Gray, 2015) does it with 16:
+
+    Y = A^T [ (G g G^T) * (B^T d B) ] A          (* element-wise)
+
+with d the 4x4 input tile, g the 3x3 filter and
+
+    B^T = [[1, 0, -1,  0],     G = [[1,    0,   0 ],     A^T = [[1, 1,  1,  0],
+           [0, 1,  1,  0],          [1/2, 1/2, 1/2],            [0, 1, -1, -1]]
+           [0, -1, 1,  0],          [1/2, -1/2, 1/2],
+           [0, 1,  0, -1]]          [0,    0,   1 ]]
+
+Summed over input channels the element-wise product becomes, for each of the 16
+positions xi of a 4x4 tile, one matrix product over channels:
+
+    M[xi] = U[xi] @ V[xi]      U[xi]: (O, C) transformed filters,
+                               V[xi]: (C, T) transformed input tiles (T tiles)
+
+so a convolution is 16 GEMMs of 4/9 the work of im2col's one GEMM, plus the
+cheap transforms in this file.  Backward is the same algorithm differentiated:
+the adjoint of each transform (``*_adjoint``) and 16 GEMMs for each of dU and dV.
+
+Layouts.  Tile t of image n covers output rows 2*ti, 2*ti+1 and columns 2*tj,
+2*tj+1; t = (n*TH + ti)*TW + tj with TH = ceil(OH/2), TW = ceil(OW/2).  Its input
+tile starts at padded row 2*ti (input row 2*ti - pad).  V and M are (16, C or O, T)
+so that each xi's matrix is contiguous for BLAS.  Pixels outside the image read
+as zero and outputs past an odd edge are dropped.  Each kernel splits its work
+over (image, channel) planes with ``prange``; a plane's tiles are all handled by
+one thread, so the scatter-adds of ``input_adjoint`` never race.
+"""
+import numpy as np
+from numba import njit, prange
+
+# The transform matrices, for the NumPy side (filters) and the reference twins.
+BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
+AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+
+
+def tile_counts(OH, OW):
+    """Tiles per image along each axis: ceil(OH / 2), ceil(OW / 2)."""
+    return (OH + 1) // 2, (OW + 1) // 2
+
+
+# vec(G g G^T) = (G kron G) vec(g) for row-major vec: the filter transform as one (16, 9) matrix
+_GG = np.kron(G, G)
+
+
+def filter_transform(w):
+    """U = G g G^T for every filter: w (O, C, 3, 3) -> U (16, O, C), in w's dtype."""
+    O, C = w.shape[:2]
+    return np.ascontiguousarray((w.reshape(O * C, 9) @ _GG.T.astype(w.dtype)).T).reshape(16, O, C)
+
+
+def filter_adjoint(dU):
+    """The adjoint of filter_transform: dU (16, O, C) -> dw = G^T dU G, (O, C, 3, 3)."""
+    O, C = dU.shape[1:]
+    return (dU.reshape(16, O * C).T @ _GG.astype(dU.dtype)).reshape(O, C, 3, 3)
+
+
+@njit(parallel=True, cache=True)
+def input_transform(x, pad, TH, TW):
+    """V[xi, c, t] = (B^T d B)[xi] for every 4x4 input tile d: x (N, C, H, W) -> (16, C, N*TH*TW)."""
+    N, C, H, W = x.shape
+    Hb, Wb = 2 * TH + 2, 2 * TW + 2                     # >= H + 2*pad: the image always fits
+    V = np.empty((16, C, N * TH * TW), x.dtype)
+    for c in prange(C):
+        buf = np.zeros((Hb, Wb), x.dtype)
+        r = np.empty((4, Wb), x.dtype)
+        for n in range(N):
+            buf[pad:pad + H, pad:pad + W] = x[n, c]
+            for ti in range(TH):
+                d = buf[2 * ti:2 * ti + 4]
+                for j in range(Wb):                     # r = B^T d, for a whole row of tiles
+                    r[0, j] = d[0, j] - d[2, j]
+                    r[1, j] = d[1, j] + d[2, j]
+                    r[2, j] = d[2, j] - d[1, j]
+                    r[3, j] = d[1, j] - d[3, j]
+                t0 = (n * TH + ti) * TW
+                for i in range(4):                      # V = r B, tile by tile
+                    for tj in range(TW):
+                        a0, a1, a2, a3 = r[i, 2 * tj], r[i, 2 * tj + 1], r[i, 2 * tj + 2], r[i, 2 * tj + 3]
+                        V[4 * i + 0, c, t0 + tj] = a0 - a2
+                        V[4 * i + 1, c, t0 + tj] = a1 + a2
+                        V[4 * i + 2, c, t0 + tj] = a2 - a1
+                        V[4 * i + 3, c, t0 + tj] = a1 - a3
+    return V
+
+
+@njit(parallel=True, cache=True)
+def input_adjoint(dV, N, H, W, pad, TH, TW):
+    """The adjoint of input_transform: dx (N, C, H, W) gets B dV[t] B^T added at each tile."""
+    C = dV.shape[1]
+    Hb, Wb = 2 * TH + 2, 2 * TW + 2
+    dx = np.empty((N, C, H, W), dV.dtype)
+    for c in prange(C):
+        buf = np.empty((Hb, Wb), dV.dtype)
+        r = np.empty((4, Wb), dV.dtype)
+        for n in range(N):
+            buf[:] = 0
+            for ti in range(TH):
+                t0 = (n * TH + ti) * TW
+                r[:] = 0
+                for i in range(4):                      # r = dV B^T, tiles overlapping by 2 columns
+                    for tj in range(TW):
+                        v0, v1 = dV[4 * i + 0, c, t0 + tj], dV[4 * i + 1, c, t0 + tj]
+                        v2, v3 = dV[4 * i + 2, c, t0 + tj], dV[4 * i + 3, c, t0 + tj]
+                        r[i, 2 * tj + 0] += v0
+                        r[i, 2 * tj + 1] += v1 - v2 + v3
+                        r[i, 2 * tj + 2] += v1 + v2 - v0
+                        r[i, 2 * tj + 3] -= v3
+                d = buf[2 * ti:2 * ti + 4]
+                for j in range(Wb):                     # d += B r, for the whole row of tiles
+                    d[0, j] += r[0, j]
+                    d[1, j] += r[1, j] - r[2, j] + r[3, j]
+                    d[2, j] += r[1, j] + r[2, j] - r[0, j]
+                    d[3, j] -= r[3, j]
+            dx[n, c] = buf[pad:pad + H, pad:pad + W]
+    return dx
+
+
+@njit(parallel=True, cache=True)
+def output_transform(M, bias, N, OH, OW, TH, TW):
+    """y[n, o] = A^T M[t] A for every tile (the 2x2 outputs it covers), plus bias[o]:
+    M (16, O, N*TH*TW) -> y (N, O, OH, OW).  ``bias`` may be empty (no bias)."""
+    O = M.shape[1]
+    y = np.empty((N, O, OH, OW), M.dtype)
+    for o in prange(O):
+        b = bias[o] if bias.shape[0] == O else 0.0
+        rows = np.empty((2, 2 * TW), M.dtype)
+        s = np.empty((2, 4), M.dtype)
+        for n in range(N):
+            for ti in range(TH):
+                t0 = (n * TH + ti) * TW
+                for tj in range(TW):
+                    for j in range(4):                  # s = A^T M
+                        m0, m1 = M[j, o, t0 + tj], M[4 + j, o, t0 + tj]
+                        m2, m3 = M[8 + j, o, t0 + tj], M[12 + j, o, t0 + tj]
+                        s[0, j] = m0 + m1 + m2
+                        s[1, j] = m1 - m2 - m3
+                    for i in range(2):                  # y = s A
+                        rows[i, 2 * tj] = s[i, 0] + s[i, 1] + s[i, 2] + b
+                        rows[i, 2 * tj + 1] = s[i, 1] - s[i, 2] - s[i, 3] + b
+                for i in range(min(2, OH - 2 * ti)):    # drop what lies past an odd edge
+                    y[n, o, 2 * ti + i] = rows[i, :OW]
+    return y
+
+
+@njit(cache=True)
+def _store_dM_row(dM, i, o, t, a, c):
+    """Row i of dM[t] = (A g A^T)[i] = [a, a + c, a - c, -c], where (a, c) is row i of A g."""
+    dM[4 * i + 0, o, t] = a
+    dM[4 * i + 1, o, t] = a + c
+    dM[4 * i + 2, o, t] = a - c
+    dM[4 * i + 3, o, t] = -c
+
+
+@njit(parallel=True, cache=True)
+def output_adjoint(gy, TH, TW):
+    """The adjoint of output_transform (without the bias): dM[t] = A g A^T for each tile's
+    2x2 block g of gy (zero past an odd edge): gy (N, O, OH, OW) -> dM (16, O, N*TH*TW)."""
+    N, O, OH, OW = gy.shape
+    dM = np.empty((16, O, N * TH * TW), gy.dtype)
+    for o in prange(O):
+        g = np.zeros((2 * TH, 2 * TW), gy.dtype)
+        for n in range(N):
+            g[:OH, :OW] = gy[n, o]
+            for ti in range(TH):
+                t0 = (n * TH + ti) * TW
+                for tj in range(TW):
+                    g00, g01 = g[2 * ti, 2 * tj], g[2 * ti, 2 * tj + 1]
+                    g10, g11 = g[2 * ti + 1, 2 * tj], g[2 * ti + 1, 2 * tj + 1]
+                    # the rows of A g are g0, g0 + g1, g0 - g1, -g1 (g0, g1: the rows of g)
+                    _store_dM_row(dM, 0, o, t0 + tj, g00, g01)
+                    _store_dM_row(dM, 1, o, t0 + tj, g00 + g10, g01 + g11)
+                    _store_dM_row(dM, 2, o, t0 + tj, g00 - g10, g01 - g11)
+                    _store_dM_row(dM, 3, o, t0 + tj, -g10, -g11)
+    return dM

@@ -1,0 +1,83 @@
+"""A 3x3, stride-1 convolution by Winograd's F(2x2, 3x3): 16 GEMMs of 4/9 im2col's work.
+
+The algorithm and the transforms are in ``minigrad/kernels/winograd.py``.  Per chunk
+of images (the same chunks as the im2col path, so the same memory bound):
+
+    forward     V = input_transform(x)          (16, C, T)
+                M = U @ V  (16 GEMMs)           (16, O, T)     U = G w G^T, (16, O, C)
+                y = output_transform(M) + b
+    backward    dM = output_adjoint(gy)         (16, O, T)
+                dU += dM @ V^T                  (16, O, C)     then dw = G^T dU G
+                dV = U^T @ dM                   (16, C, T)     then dx = input_adjoint(dV)
+
+Backward is the exact gradient of forward's arithmetic (each step's adjoint in
+reverse order); forward equals the convolution up to rounding, so both match the
+im2col path to float32 precision.  As in the im2col path, V is rebuilt in backward
+from x rather than kept from forward.
+"""
+import numpy as np
+
+from ..autograd import Function
+from .conv import _check_conv_inputs, conv2d_geometry, image_chunks
+
+
+def winograd_applies(w_shape, stride, padding):
+    """True when a convolution can use Winograd F(2x2, 3x3): a 3x3 kernel, stride 1,
+    the same padding on both axes."""
+    if tuple(w_shape[2:]) != (3, 3) or stride not in (1, (1, 1), [1, 1]):
+        return False
+    if isinstance(padding, str):
+        return padding in ("same", "valid")
+    pads = (padding, padding) if np.isscalar(padding) else tuple(padding)
+    return len(pads) == 2 and pads[0] == pads[1]
+
+
+class WinogradConv2d(Function):
+    """y = conv2d(x, w) + b for 3x3 kernels, stride 1, padding p on both axes, by Winograd.
+
+    Shapes: x (N, C, H, W), w (O, C, 3, 3), b (O,) or None -> y (N, O, H + 2p - 2, W + 2p - 2).
+    Same result and gradients as :class:`~minigrad.ops.conv.Conv2d` (to rounding).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, padding):
+        from ..kernels import winograd as K
+
+        _check_conv_inputs(x, w, b)
+        _, pad, _, OH, OW = conv2d_geometry(x.shape, w.shape, 1, padding)
+        (N, C, H, W), O = x.shape, w.shape[0]
+        TH, TW = K.tile_counts(OH, OW)
+        x = np.ascontiguousarray(x)
+        U = K.filter_transform(w)
+        bias = b if b is not None else np.empty(0, x.dtype)
+        y = np.empty((N, O, OH, OW), x.dtype)
+        chunks = image_chunks(N, 16 * max(C, O) * TH * TW * x.itemsize)
+        for n0, n1 in chunks:
+            M = np.matmul(U, K.input_transform(x[n0:n1], pad, TH, TW))   # the 16 GEMMs
+            y[n0:n1] = K.output_transform(M, bias, n1 - n0, OH, OW, TH, TW)
+        ctx.geometry, ctx.chunks, ctx.has_bias = (pad, TH, TW), chunks, b is not None
+        ctx.x_shape = x.shape
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, U)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        from ..kernels import winograd as K
+
+        x, U = ctx.saved_tensors
+        pad, TH, TW = ctx.geometry
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        N, C, H, W = ctx.x_shape
+        gy = np.ascontiguousarray(gy)
+        gx = np.empty((N, C, H, W), gy.dtype) if need_x else None
+        dU = np.zeros(U.shape, gy.dtype) if need_w else None
+        for n0, n1 in ctx.chunks:
+            dM = K.output_adjoint(gy[n0:n1], TH, TW)
+            if need_w:
+                V = K.input_transform(x[n0:n1], pad, TH, TW)
+                dU += np.matmul(dM, V.transpose(0, 2, 1))
+            if need_x:
+                gx[n0:n1] = K.input_adjoint(np.matmul(U.transpose(0, 2, 1), dM), n1 - n0, H, W, pad, TH, TW)
+        gw = K.filter_adjoint(dU) if need_w else None
+        gb = gy.sum(axis=(0, 2, 3)) if need_b and ctx.has_bias else None
+        return gx, gw, gb, None
