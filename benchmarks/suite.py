@@ -15,7 +15,8 @@ Cases:
   backward, Adam) of the seed CNN or DNN; engine minigrad, torch, torch-cl
   (channels-last).  The CNN step costs about 0.80 GFLOP per image.
 * ``infer-cnn-256-<engine>`` and ``latency-cnn-1-<engine>``: eval-mode forward.
-* ``op-<name>-<engine>``: one op's forward + backward at the seed CNN's shapes.
+* ``op-<name>-<engine>``: one op's forward + backward at the seed CNN's shapes
+  (``conv2``-``conv4`` by Winograd, ``conv2_im2col`` etc. by im2col).
 * ``compile-cold`` / ``compile-warm``: time to the end of the first training step
   of a small CNN+DNN touching every kernel, with an empty numba cache and then with
   the cache that the cold run filled.  ``import``: ``import minigrad``.
@@ -153,9 +154,11 @@ def step_function(model_name, n, engine, train):
 
 
 def op_function(name, engine, n=128):
-    """One op's forward + backward at a seed-CNN shape."""
+    """One op's forward + backward at a seed-CNN shape; ``conv2_im2col`` forces the
+    general convolution where ``conv2`` lets conv2d choose (Winograd for 3x3)."""
     import numpy as np
 
+    name, _, algorithm = name.partition("_")
     rng = np.random.default_rng(0)
     convs = {"conv1": (1, 48, 64, 5), "conv2": (64, 24, 128, 3), "conv3": (128, 12, 256, 3),
              "conv4": (256, 6, 512, 3)}
@@ -187,7 +190,7 @@ def op_function(name, engine, n=128):
             "bn1": lambda t: F.batch_norm(t[0], rm, rv, t[1], t[2], training=True),
             "dense1": lambda t: F.linear(*t),
             "loss": lambda t: F.cross_entropy(t[0], labels),
-        }.get(name, lambda t: F.conv2d(*t, padding="same"))
+        }.get(name, lambda t: F.conv2d(*t, padding="same", algorithm=algorithm or "auto"))
     else:
         import torch
         import torch.nn.functional as F
@@ -313,6 +316,8 @@ def main(argv=None):
     for op in OPS:
         for engine in engines[:2]:
             measure("op", f"{op} fwd+bwd b128", f"op-{op}-{engine}", engine)
+        if op in ("conv2", "conv3", "conv4"):  # the rows above use Winograd: the general path too
+            measure("op", f"{op} fwd+bwd b128, im2col", f"op-{op}_im2col-minigrad", "minigrad")
     batches = [128] if args.quick else [64, 128, 256]
     for n in batches:
         for engine in engines:

@@ -174,7 +174,8 @@ class Trainer:
 
         The epoch time is estimated from a few training steps of the real model on
         real images with a learning rate of 0 (the weights are restored afterwards),
-        plus a third of a step per validation image (forward only) and 10% overhead.
+        plus a third of a step per validation image (forward only) and 10% overhead;
+        :meth:`refit_epochs_to_budget` corrects it once the first epoch has been timed.
         """
         s = self.settings
         if not s["max_minutes"] or s["schedule"] not in ("onecycle", "cosine", "step"):

@@ -126,9 +126,15 @@ def test_conv2d_algorithm_is_checked():
         F.conv2d(x, w, algorithm="fft")
     with pytest.raises(ValueError, match=r"algorithm='winograd' needs a 3x3 kernel, stride 1.*stride 2"):
         F.conv2d(x, w, stride=2, algorithm="winograd")
-    w.requires_grad = True
-    assert F.conv2d(x, w, stride=2).grad_fn is Conv2d            # auto: im2col where Winograd cannot go
-    assert F.conv2d(x, w, padding=1).grad_fn is WinogradConv2d   # and Winograd where it can
+    # auto: Winograd for a 3x3 stride-1 convolution of enough channels and tiles, im2col otherwise
+    from minigrad.ops.conv import WINOGRAD_MIN_CHANNELS as C, WINOGRAD_MIN_TILES as T
+
+    x = Tensor(rand(4 * T // 1024, C, 32, 32, dtype=np.float32))   # exactly T tiles of 2x2 outputs
+    w = Tensor(rand(3, C, 3, 3, dtype=np.float32), requires_grad=True)
+    assert F.conv2d(x, w, padding=1).grad_fn is WinogradConv2d
+    assert F.conv2d(x, w, stride=2).grad_fn is Conv2d               # stride 2
+    assert F.conv2d(x[:, :C - 1], w[:, :C - 1], padding=1).grad_fn is Conv2d   # too few channels
+    assert F.conv2d(x[:, :, :30], w, padding=1).grad_fn is Conv2d    # too few tiles
 
 
 def test_gradcheck_conv2d_input_only_and_weight_only():

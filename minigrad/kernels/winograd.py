@@ -28,8 +28,10 @@ Layouts.  Tile t of image n covers output rows 2*ti, 2*ti+1 and columns 2*tj,
 tile starts at padded row 2*ti (input row 2*ti - pad).  V and M are (16, C or O, T)
 so that each xi's matrix is contiguous for BLAS.  Pixels outside the image read
 as zero and outputs past an odd edge are dropped.  Each kernel splits its work
-over (image, channel) planes with ``prange``; a plane's tiles are all handled by
-one thread, so the scatter-adds of ``input_adjoint`` never race.
+over channels with ``prange``: a channel's planes, in every image, are handled by
+one thread, which writes its rows of V or M in order, and the scatter-adds of
+``input_adjoint`` never race.  The 4x4 transforms are written out as sums and
+differences: the transforms need no multiplications.
 """
 import numpy as np
 from numba import njit, prange

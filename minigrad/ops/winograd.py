@@ -1,4 +1,4 @@
-"""A 3x3, stride-1 convolution by Winograd's F(2x2, 3x3): 16 GEMMs of 4/9 im2col's work.
+"""A 3x3, stride-1 convolution by Winograd's F(2x2, 3x3): 16 GEMMs doing 4/9 of im2col's work.
 
 The algorithm and the transforms are in ``minigrad/kernels/winograd.py``.  Per chunk
 of images (the same chunks as the im2col path, so the same memory bound):
