@@ -224,7 +224,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
         raise ValueError(f"conv2d: algorithm='winograd' needs a 3x3 kernel, stride 1 and equal padding, "
                          f"got kernel {tuple(np.shape(w)[2:])}, stride {stride}, padding {padding}")
     if algorithm == "auto" and fits:
-        N, C, H, W = x.shape if len(x.shape) == 4 else (0, 0, 0, 0)   # a bad shape: Conv2d says why
+        N, C, H, W = np.shape(x) if np.ndim(x) == 4 else (0, 0, 0, 0)   # a bad shape: Conv2d says why
         fits = C >= WINOGRAD_MIN_CHANNELS and N * H * W / 4 >= WINOGRAD_MIN_TILES
     if fits and algorithm != "im2col":
         return WinogradConv2d.apply(x, w, b, padding)
