@@ -19,8 +19,8 @@ positions xi of a 4x4 tile, one matrix product over channels:
     M[xi] = U[xi] @ V[xi]      U[xi]: (O, C) transformed filters,
                                V[xi]: (C, T) transformed input tiles (T tiles)
 
-so a convolution is 16 GEMMs of 4/9 the work of im2col's one GEMM, plus the
-cheap transforms in this file.  Backward is the same algorithm differentiated:
+so a convolution is 16 GEMMs that together do 4/9 of the work of im2col's one
+GEMM, plus the cheap transforms in this file.  Backward is the same algorithm differentiated:
 the adjoint of each transform (``*_adjoint``) and 16 GEMMs for each of dU and dV.
 
 Layouts.  Tile t of image n covers output rows 2*ti, 2*ti+1 and columns 2*tj,

@@ -219,13 +219,18 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
 
     if algorithm not in ("auto", "im2col", "winograd"):
         raise ValueError(f"conv2d: algorithm must be 'auto', 'im2col' or 'winograd', got {algorithm!r}")
-    fits = winograd_applies(np.shape(w), stride, padding)
-    if algorithm == "winograd" and not fits:
+    applies = winograd_applies(np.shape(w), stride, padding)
+    if algorithm == "winograd" and not applies:
         raise ValueError(f"conv2d: algorithm='winograd' needs a 3x3 kernel, stride 1 and equal padding, "
                          f"got kernel {tuple(np.shape(w)[2:])}, stride {stride}, padding {padding}")
-    if algorithm == "auto" and fits:
-        N, C, H, W = np.shape(x) if np.ndim(x) == 4 else (0, 0, 0, 0)   # a bad shape: Conv2d says why
-        fits = C >= WINOGRAD_MIN_CHANNELS and N * H * W / 4 >= WINOGRAD_MIN_TILES
-    if fits and algorithm != "im2col":
+    if algorithm == "winograd" or (algorithm == "auto" and applies and _winograd_pays(np.shape(x))):
         return WinogradConv2d.apply(x, w, b, padding)
     return Conv2d.apply(x, w, b, stride, padding)
+
+
+def _winograd_pays(x_shape):
+    """Enough input channels and 2x2 output tiles for Winograd to beat im2col (see the constants)."""
+    if len(x_shape) != 4:
+        return False          # a bad shape: Conv2d's checks say why
+    N, C, H, W = x_shape
+    return C >= WINOGRAD_MIN_CHANNELS and N * H * W / 4 >= WINOGRAD_MIN_TILES
