@@ -8,7 +8,12 @@ brightness change:
     out = clip(contrast * (x - mean(x)) + mean(x) + brightness, lo, hi)
 
 where [lo, hi] is the batch's value range, so the images stay in their
-original range ([0, 1] from ``fer.data.to_float``, or anything else).
+original range ([0, 1] from ``fer.data.to_float``, or anything else).  With
+``cutout`` a square of each image is then set to its mean (DeVries & Taylor,
+2017), so the model cannot lean on one feature alone.
+
+:func:`mixup` (Zhang et al., 2018) blends pairs of images of a batch; the loss
+blends their labels in the same proportion.
 
 The warp is one numba loop over the output pixels. On one core of a busy
 2-core machine, NumPy's version (a gather per bilinear corner) managed
@@ -31,6 +36,8 @@ class Augmenter:
     scale: largest zoom change, as a fraction (0.1: 90% to 110%).
     brightness: largest brightness shift, as a fraction of the value range.
     contrast: largest contrast change, as a fraction (0.2: 80% to 120%).
+    cutout: side, in pixels, of the square set to the image's mean (0: none); its
+        centre is anywhere in the image, so part of it may fall outside.
     seed: seeds the Augmenter's own generator: the same seed and the same
         sequence of batches give the same output.
 
@@ -38,11 +45,11 @@ class Augmenter:
     """
 
     def __init__(self, shift: float = 4, flip: bool = True, rotate: float = 10.0, scale: float = 0.1,
-                 brightness: float = 0.2, contrast: float = 0.2, seed: int = 0):
-        if min(shift, rotate, scale, brightness, contrast) < 0 or scale >= 1 or contrast >= 1:
+                 brightness: float = 0.2, contrast: float = 0.2, cutout: int = 0, seed: int = 0):
+        if min(shift, rotate, scale, brightness, contrast, cutout) < 0 or scale >= 1 or contrast >= 1:
             raise ValueError("augmentation amounts must be >= 0, and scale and contrast < 1")
         self.shift, self.flip, self.rotate, self.scale = shift, flip, rotate, scale
-        self.brightness, self.contrast = brightness, contrast
+        self.brightness, self.contrast, self.cutout = brightness, contrast, int(cutout)
         self.rng = np.random.default_rng(seed)
 
     @classmethod
@@ -51,11 +58,12 @@ class Augmenter:
 
     @property
     def is_identity(self) -> bool:
-        return not (self.shift or self.flip or self.rotate or self.scale or self.brightness or self.contrast)
+        return not (self.shift or self.flip or self.rotate or self.scale or self.brightness or self.contrast
+                    or self.cutout)
 
     def __repr__(self) -> str:
         return (f"Augmenter(shift={self.shift}, flip={self.flip}, rotate={self.rotate}, scale={self.scale}, "
-                f"brightness={self.brightness}, contrast={self.contrast})")
+                f"brightness={self.brightness}, contrast={self.contrast}, cutout={self.cutout})")
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """images: (N, C, H, W) float32 -> new (N, C, H, W) float32 array."""
@@ -89,7 +97,30 @@ class Augmenter:
         out = np.empty_like(images)
         _warp(images, matrices, contrast.astype(np.float32), (brightness * (hi - lo)).astype(np.float32),
               lo, hi, out)
+        if self.cutout:  # drawn only when on, so the streams of runs without it are unchanged
+            centre_y, centre_x = self.rng.integers(0, h, n), self.rng.integers(0, w, n)
+            start_y, start_x = centre_y - self.cutout // 2, centre_x - self.cutout // 2
+            rows, cols = np.arange(h), np.arange(w)
+            inside = (((rows >= start_y[:, None]) & (rows < start_y[:, None] + self.cutout))[:, :, None]
+                      & ((cols >= start_x[:, None]) & (cols < start_x[:, None] + self.cutout))[:, None, :])
+            out = np.where(inside[:, None], out.mean(axis=(1, 2, 3), keepdims=True), out).astype(np.float32)
         return out
+
+
+def mixup(images, labels, alpha, rng):
+    """Blend each image of the batch with another one of it: lam * x + (1 - lam) * x[pair].
+
+    One lam ~ Beta(alpha, alpha) for the batch, folded into [0.5, 1] so that the first
+    label stays the main one.  Returns (mixed images, labels, paired labels, lam); the
+    loss to train on is lam * loss(labels) + (1 - lam) * loss(paired labels).
+    """
+    if alpha <= 0:
+        raise ValueError(f"mixup needs alpha > 0, got {alpha}")
+    lam = float(rng.beta(alpha, alpha))
+    lam = max(lam, 1 - lam)
+    pair = rng.permutation(len(images))
+    mixed = (lam * images + (1 - lam) * images[pair]).astype(images.dtype)
+    return mixed, labels, labels[pair], lam
 
 
 # fastmath lets LLVM reorder the float arithmetic (about 1.5x faster); safe

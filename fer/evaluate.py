@@ -14,6 +14,7 @@ cheapest way to gain a point or two of accuracy.  ``--tta`` also averages over
 each image's mirror (and, with ``--tta flip-shift``, small shifts).
 """
 import argparse
+import os
 import sys
 
 from .cli_common import add_data_args, run_cli
@@ -35,6 +36,17 @@ def add_model_args(parser):
                              "means) or flip-shift (also shifted by 2 pixels: 10 views)")
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     parser.add_argument("--threads", type=int, help="CPU threads for numba kernels and BLAS")
+
+
+def bare_tta_before_run(argv):
+    """``--tta RUN ...`` with the mode left out: argparse would take the run folder for the
+    mode and reject it, so put the bare flag's ``flip`` in.  A token that is no folder is
+    left alone, for argparse to name as an unknown mode."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--tta" and argv[i + 1] not in TTA_CHOICES and os.path.isdir(argv[i + 1]):
+            argv.insert(i + 1, "flip")
+    return argv
 
 
 def build_parser():
@@ -100,7 +112,7 @@ def write_outputs(report, out_dir, prefix, title):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(bare_tta_before_run(argv))
     if args.threads:
         from .threads import limit_threads
         limit_threads(args.threads)

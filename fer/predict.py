@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from .cli_common import run_cli
-from .evaluate import add_model_args
+from .evaluate import add_model_args, bare_tta_before_run
 
 
 def build_parser():
@@ -107,7 +107,7 @@ def write_table_csv(path, names, probs):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(bare_tta_before_run(argv))
     if args.threads:
         from .threads import limit_threads
         limit_threads(args.threads)

@@ -25,6 +25,8 @@ DEFAULTS = {
     "schedule": "onecycle",
     "label_smoothing": 0.0,
     "augment": "light",
+    "cutout": 0,             # side of the square cut out of each training image, in pixels; 0 = off
+    "mixup": 0.0,            # mixup's Beta(alpha, alpha); 0 = off
     "early_stopping": 0,     # patience in epochs; 0 = off
     "max_minutes": 0.0,      # time budget; 0 = none
     "average_last": 0,       # average the weights of the last K epochs at the end; 0 = off

@@ -23,7 +23,7 @@ MODEL_CHOICES = ("cnn", "dnn", "vgg", "both")
 
 # Flags that override a preset: argparse leaves them None unless typed.
 SETTING_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "schedule", "seed", "label_smoothing",
-                 "weight_decay", "augment", "early_stopping", "max_minutes", "average_last", "model_config",
+                 "weight_decay", "augment", "cutout", "mixup", "early_stopping", "max_minutes", "average_last", "model_config",
                  "synthetic_size")
 # The only settings a resumed run may change.
 RESUME_FLAGS = ("epochs", "max_minutes")
@@ -60,6 +60,11 @@ def build_parser():
     parser.add_argument("--augment", choices=("none", "flip", "light", "strong"),
                         help="flip: mirror images only (what a dense network can use); light: shifts and "
                              "flips; strong: also rotation, scale, brightness, contrast")
+    parser.add_argument("--cutout", type=int, metavar="PIXELS",
+                        help="also set a random PIXELS x PIXELS square of each training image to its mean")
+    parser.add_argument("--mixup", type=float, metavar="ALPHA",
+                        help="train on blends of image pairs, weights drawn from Beta(ALPHA, ALPHA) "
+                             "(0.2 is usual), with their labels blended alike")
     parser.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                         help="stop after PATIENCE epochs without a validation-accuracy gain")
     parser.add_argument("--max-minutes", type=float,

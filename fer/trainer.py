@@ -40,7 +40,7 @@ from minigrad import nn, optim
 from minigrad.checkpoint import load_checkpoint, save_checkpoint
 
 from . import plots
-from .augment import Augmenter
+from .augment import Augmenter, mixup
 from .data import to_float
 from .inference import batch_indices, predict_logits
 from .models import INPUT_SHAPE, architecture, from_architecture
@@ -50,18 +50,18 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "l
                    "images_per_s", "overhead_fraction")
 
 AUGMENTATIONS = {
-    "none": None,
+    "none": dict(shift=0, flip=False, rotate=0.0, scale=0.0, brightness=0.0, contrast=0.0),
     "flip": dict(shift=0, flip=True, rotate=0.0, scale=0.0, brightness=0.0, contrast=0.0),
     "light": dict(shift=4, flip=True, rotate=0.0, scale=0.0, brightness=0.0, contrast=0.0),
     "strong": dict(shift=4, flip=True, rotate=10.0, scale=0.1, brightness=0.2, contrast=0.2),
 }
-"""--augment levels: keyword arguments of :class:`fer.augment.Augmenter` (None: off)."""
+"""--augment levels: keyword arguments of :class:`fer.augment.Augmenter` (--cutout adds its own)."""
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle", "plateau")
 
 # The independent random streams of one epoch (see epoch_seed).
-SHUFFLE, AUGMENT, DROPOUT = 0, 1, 2
+SHUFFLE, AUGMENT, DROPOUT, MIXUP = 0, 1, 2, 3
 
 
 class TrainingStopped(Exception):
@@ -139,6 +139,8 @@ class Trainer:
     def __init__(self, settings, splits, run_dir, log=print, progress=True):
         self.settings, self.splits, self.run_dir = settings, splits, Path(run_dir)
         self.log, self.progress = log, progress
+        if settings.get("cutout", 0) < 0 or settings.get("mixup", 0) < 0:
+            raise ValueError(f"cutout and mixup must be >= 0, got {settings['cutout']} and {settings['mixup']}")
         self.architecture = architecture(settings["model"], **settings["model_config"])
         minigrad.manual_seed(settings["seed"])  # the initial weights
         self.model = from_architecture(self.architecture)
@@ -175,7 +177,7 @@ class Trainer:
         The epoch time is estimated from a few training steps of the real model on
         real images with a learning rate of 0 (the weights are restored afterwards),
         plus a third of a step per validation image (forward only) and 10% overhead;
-        :meth:`refit_epochs_to_budget` corrects it once the first epoch has been timed.
+        :meth:`refit_epochs_to_budget` corrects it once the first two epochs have been timed.
         """
         s = self.settings
         if not s["max_minutes"] or s["schedule"] not in ("onecycle", "cosine", "step"):
@@ -206,20 +208,23 @@ class Trainer:
             s["epochs_requested"], s["epochs"] = s["epochs"], fitting
             self.scheduler, self.schedule_per_batch = make_scheduler(s, self.optimizer, self.steps_per_epoch)
 
-    def refit_epochs_to_budget(self, first_epoch_seconds):
-        """After the first epoch of a run whose length the budget set, set it again from
-        that epoch's measured time (the probe's few steps can be off by 10-20%), so
-        that the schedule ends where the budget does.  The schedule is rebuilt for the
-        new length at the step reached; its learning rate moves a little to match.
+    def refit_epochs_to_budget(self, elapsed, latest_epoch_seconds):
+        """After each of the first two epochs of a run whose length the budget set, set it
+        again from the measured time: the epochs done plus as many of the latest epoch's
+        length as fit in what is left (the probe's few steps can be off by 10-20%, and the
+        first epoch runs ~5% slower than the rest, so the second epoch's time decides).
+        The schedule is rebuilt for the new length at the step reached; its learning rate
+        moves a little to match.
         """
         s = self.settings
         if "epochs_requested" not in s:
             return
-        fitting = int(0.98 * s["max_minutes"] * 60 / first_epoch_seconds)
+        left = 0.98 * s["max_minutes"] * 60 - elapsed
+        fitting = self.epoch + max(0, int(left / latest_epoch_seconds))
         fitting = max(self.epoch, min(s["epochs_requested"], fitting))
         if fitting == s["epochs"]:
             return
-        self.log(f"the first epoch took {first_epoch_seconds / 60:.1f} min: {fitting} epochs fit in "
+        self.log(f"epoch {self.epoch} took {latest_epoch_seconds / 60:.1f} min: {fitting} epochs fit in "
                  f"{s['max_minutes']:g} min, not {s['epochs']}; the {s['schedule']} schedule is set for {fitting}")
         s["epochs"] = fitting
         reached = self.scheduler.state_dict()["last_epoch"]
@@ -299,8 +304,8 @@ class Trainer:
             while self.epoch < self.settings["epochs"] and self.stop_reason is None:
                 clock = self.run_epoch(clock)
                 elapsed, last = time.perf_counter() - started, self.history["seconds"][-1]
-                if self.epoch == first_epoch == 1:
-                    self.refit_epochs_to_budget(elapsed)
+                if first_epoch == 1 and self.epoch <= 2:
+                    self.refit_epochs_to_budget(elapsed, last)
                 if budget > 0 and self.epoch < self.settings["epochs"] and elapsed + last > budget:
                     self.stop_reason = f"time budget of {self.settings['max_minutes']:g} min reached"
         except _OutOfTime:
@@ -371,8 +376,9 @@ class Trainer:
         s, train = self.settings, self.splits.train
         seed, epoch = s["seed"], self.epoch
         order = np.random.default_rng(epoch_seed(seed, epoch, SHUFFLE)).permutation(len(train))
-        augment = AUGMENTATIONS[s["augment"]]
-        augmenter = Augmenter(**augment, seed=epoch_seed(seed, epoch, AUGMENT)) if augment else None
+        augmenter = Augmenter(**AUGMENTATIONS[s["augment"]], cutout=s.get("cutout", 0),
+                              seed=epoch_seed(seed, epoch, AUGMENT))
+        mixing = np.random.default_rng(epoch_seed(seed, epoch, MIXUP)) if s.get("mixup") else None
         minigrad.manual_seed(epoch_seed(seed, epoch, DROPOUT))
         self.model.train()
 
@@ -387,13 +393,18 @@ class Trainer:
                 if time.perf_counter() > self.deadline:
                     raise _OutOfTime
                 x = to_float(train.images[index])
-                if augmenter is not None:
+                if not augmenter.is_identity:
                     x = augmenter(x)
                 y = train.labels[index]
+                if mixing is not None:  # y stays the main label (lam >= 0.5): train accuracy counts it
+                    x, y, paired, lam = mixup(x, y, s["mixup"], mixing)
 
                 tic = time.perf_counter()
                 logits = self.model(minigrad.Tensor(x))
                 loss = F.cross_entropy(logits, y, label_smoothing=s["label_smoothing"])
+                if mixing is not None:
+                    loss = lam * loss + (1 - lam) * F.cross_entropy(logits, paired,
+                                                                    label_smoothing=s["label_smoothing"])
                 value = float(loss.item())
                 if not math.isfinite(value):
                     raise TrainingDiverged(f"the loss became {value} in epoch {epoch + 1}, batch {step + 1} "

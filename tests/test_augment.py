@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fer.augment import Augmenter
+from fer.augment import Augmenter, mixup
 from fer.data import to_float
 from fer.synthetic import make_faces
 
@@ -106,8 +106,39 @@ def test_brightness_and_contrast():
     assert ratio.min() >= 0.8 - 1e-3 and ratio.max() <= 1.2 + 1e-3 and ratio.max() - ratio.min() > 0.2
 
 
+def test_cutout_sets_one_square_per_image_to_the_image_mean():
+    images = np.random.default_rng(0).uniform(0.2, 0.8, (300, 1, 48, 48)).astype(np.float32)
+    out = Augmenter(**OFF, cutout=10, seed=0)(images)
+    sides = []
+    for before, after in zip(images[:, 0], out[:, 0]):
+        rows, cols = np.nonzero(np.abs(before - after) > 1e-6)   # (the identity warp is exact to 1 ulp)
+        height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert height * width == len(rows)                   # one filled rectangle...
+        np.testing.assert_allclose(after[rows, cols], before.mean(), rtol=1e-5)   # ...of the mean
+        sides += [height, width]
+    # the centre is anywhere: whole 10-pixel squares inside, clipped ones at the borders
+    assert max(sides) == 10 and min(sides) <= 5
+    assert Augmenter(**OFF, seed=0)(images).tobytes() == images.tobytes()
+
+
+def test_mixup_blends_pairs_and_returns_both_labels():
+    images = np.random.default_rng(0).random((32, 1, 8, 8)).astype(np.float32)
+    labels = np.arange(32) % 7
+    mixed, first, second, lam = mixup(images, labels, 0.4, np.random.default_rng(1))
+    assert 0.5 <= lam <= 1 and mixed.dtype == np.float32 and (first == labels).all()
+    partners = np.array([np.argmin(np.abs(mixed[i] - lam * images[i] - (1 - lam) * images).sum(axis=(1, 2, 3)))
+                         for i in range(32)])
+    np.testing.assert_array_equal(labels[partners], second)
+    np.testing.assert_allclose(mixed, lam * images + (1 - lam) * images[partners], atol=1e-6)
+    assert sorted(partners) == list(range(32))                # a permutation of the batch
+    with pytest.raises(ValueError, match="alpha"):
+        mixup(images, labels, 0.0, np.random.default_rng(1))
+
+
 def test_rejects_bad_input():
     with pytest.raises(ValueError, match="N, C, H, W"):
         Augmenter()(np.zeros((48, 48), np.float32))
     with pytest.raises(ValueError):
         Augmenter(scale=1.5)
+    with pytest.raises(ValueError):
+        Augmenter(cutout=-1)

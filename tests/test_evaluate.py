@@ -55,6 +55,15 @@ def test_an_ensemble_with_tta_writes_into_out(run, tmp_path, capsys):
     assert "ensemble of" in capsys.readouterr().out
 
 
+def test_a_bare_tta_before_the_runs_means_flip(run, tmp_path, capsys):
+    out = tmp_path / "ensemble"
+    assert evaluate.main(["--tta", str(run), "--split", "val", "--out", str(out)]) == 0
+    assert json.loads((out / "eval-val-tta-flip.json").read_text())["runs"] == [str(run)]
+    with pytest.raises(SystemExit):   # a mistyped mode is still named as one
+        run_cli(evaluate.main, ["--tta", "flp", str(run)])
+    assert "invalid choice: 'flp'" in capsys.readouterr().err
+
+
 def test_evaluate_rejects_a_folder_that_is_no_run(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         run_cli(evaluate.main, [str(tmp_path)])

@@ -200,18 +200,20 @@ def test_time_budget_shortens_the_schedule_to_fit(tmp_path):
     assert settings["epochs_requested"] == 100000 and 1 <= settings["epochs"] < 100000
 
 
-@pytest.mark.parametrize("guess,minutes,delay,expected", [(2, 10, 0.0, 6), (6, 0.05, 1.0, 2)])
-def test_first_epoch_refits_the_schedule_to_the_budget(tmp_path, monkeypatch, guess, minutes, delay, expected):
-    """The probe guessed ``guess`` of 6 epochs; the first epoch's real time decides.  All 6
-    fit in 10 minutes (the schedule is stretched); with each epoch slowed to over a second,
-    2 fit in 3 seconds (the schedule is shortened)."""
+@pytest.mark.parametrize("guess,minutes,delays,expected", [(2, 10, (0.0, 0.0), 6), (6, 0.05, (1.0, 1.0), 2),
+                                                             (2, 0.15, (3.0, 0.5), 6)])
+def test_early_epochs_refit_the_schedule_to_the_budget(tmp_path, monkeypatch, guess, minutes, delays, expected):
+    """The probe guessed ``guess`` of 6 epochs; the first two epochs' real times decide.  All
+    6 fit in 10 minutes (the schedule is stretched); with each epoch slowed to over a second,
+    2 fit in 3 seconds (it is shortened); a slow first epoch (3 s: still 2 of 9 s) followed
+    by fast ones (0.5 s) stretches it to 6 after the second."""
     def probe(self):
         self.settings["epochs_requested"], self.settings["epochs"] = 6, guess
         self.scheduler, self.schedule_per_batch = make_scheduler(self.settings, self.optimizer,
                                                                  self.steps_per_epoch)
 
     def slow_epoch(self, clock, run_epoch=Trainer.run_epoch):
-        time.sleep(delay)
+        time.sleep(delays[0] if self.epoch == 0 else delays[1])
         return run_epoch(self, clock)
 
     monkeypatch.setattr(Trainer, "fit_epochs_to_budget", probe)
@@ -222,7 +224,8 @@ def test_first_epoch_refits_the_schedule_to_the_budget(tmp_path, monkeypatch, gu
     assert load_checkpoint(tmp_path / "last.npz")[1]["progress"]["epochs"] == expected
     lrs = [float(row["lr"]) for row in read_history(tmp_path)]
     assert lrs[-1] < 0.2 * settings["lr"]           # the schedule ran to its end (6 steps: coarse)
-    if expected == 6:   # near its peak in epoch 2, where a 2-epoch cycle would have ended
+    if expected == 6 and not delays[0]:  # stretched after epoch 1: near its peak in epoch 2, where a
+                                         # 2-epoch cycle would have ended
         assert lrs[1] > 0.5 * settings["lr"]
 
 
@@ -271,6 +274,20 @@ def test_augment_choices_are_the_trainers_levels():
     from fer.trainer import AUGMENTATIONS
     action = next(a for a in train.build_parser()._actions if a.dest == "augment")
     assert set(action.choices) == set(AUGMENTATIONS)
+
+
+def test_cutout_and_mixup_change_the_training_batches(tmp_path, capsys):
+    losses = {}
+    for name, extra in (("base", []), ("cutout", ["--cutout", "12"]), ("mixup", ["--mixup", "0.4"])):
+        assert train.main(tiny_args(tmp_path / name, "cnn", 1, 120, *extra)) == 0
+        losses[name] = read_history(tmp_path / name)[0]["train_loss"]
+        settings = read_json(tmp_path / name / "config.json")["settings"]
+        assert (settings["cutout"], settings["mixup"]) == {"base": (0, 0), "cutout": (12, 0),
+                                                          "mixup": (0, 0.4)}[name]
+    assert len(set(losses.values())) == 3   # same seed: only the batches differ
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(train.main, tiny_args(tmp_path / "bad", "dnn", 1, 120, "--mixup", "-1"))
+    assert exit_info.value.code == 2 and "mixup must be >= 0" in capsys.readouterr().err
 
 
 def test_val_fraction_zero_selects_the_model_on_the_test_set(tmp_path):
