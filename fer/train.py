@@ -23,8 +23,8 @@ MODEL_CHOICES = ("cnn", "dnn", "vgg", "both")
 
 # Flags that override a preset: argparse leaves them None unless typed.
 SETTING_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "schedule", "seed", "label_smoothing",
-                 "weight_decay", "augment", "cutout", "mixup", "early_stopping", "max_minutes", "average_last", "model_config",
-                 "synthetic_size")
+                 "weight_decay", "augment", "cutout", "mixup", "early_stopping", "max_minutes", "average_last",
+                 "model_config", "synthetic_size")
 # The only settings a resumed run may change.
 RESUME_FLAGS = ("epochs", "max_minutes")
 

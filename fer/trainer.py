@@ -139,8 +139,9 @@ class Trainer:
     def __init__(self, settings, splits, run_dir, log=print, progress=True):
         self.settings, self.splits, self.run_dir = settings, splits, Path(run_dir)
         self.log, self.progress = log, progress
-        if settings.get("cutout", 0) < 0 or settings.get("mixup", 0) < 0:
-            raise ValueError(f"cutout and mixup must be >= 0, got {settings['cutout']} and {settings['mixup']}")
+        cutout, alpha = settings.get("cutout", 0), settings.get("mixup", 0)  # (absent from older runs)
+        if cutout < 0 or alpha < 0:
+            raise ValueError(f"cutout and mixup must be >= 0, got {cutout} and {alpha}")
         self.architecture = architecture(settings["model"], **settings["model_config"])
         minigrad.manual_seed(settings["seed"])  # the initial weights
         self.model = from_architecture(self.architecture)
@@ -220,8 +221,7 @@ class Trainer:
         if "epochs_requested" not in s:
             return
         left = 0.98 * s["max_minutes"] * 60 - elapsed
-        fitting = self.epoch + max(0, int(left / latest_epoch_seconds))
-        fitting = max(self.epoch, min(s["epochs_requested"], fitting))
+        fitting = min(s["epochs_requested"], self.epoch + max(0, int(left / latest_epoch_seconds)))
         if fitting == s["epochs"]:
             return
         self.log(f"epoch {self.epoch} took {latest_epoch_seconds / 60:.1f} min: {fitting} epochs fit in "
