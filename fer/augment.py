@@ -103,7 +103,7 @@ class Augmenter:
             rows, cols = np.arange(h), np.arange(w)
             inside = (((rows >= start_y[:, None]) & (rows < start_y[:, None] + self.cutout))[:, :, None]
                       & ((cols >= start_x[:, None]) & (cols < start_x[:, None] + self.cutout))[:, None, :])
-            out = np.where(inside[:, None], out.mean(axis=(1, 2, 3), keepdims=True), out).astype(np.float32)
+            out = np.where(inside[:, None], out.mean(axis=(1, 2, 3), keepdims=True), out)
         return out
 
 
@@ -119,7 +119,7 @@ def mixup(images, labels, alpha, rng):
     lam = float(rng.beta(alpha, alpha))
     lam = max(lam, 1 - lam)
     pair = rng.permutation(len(images))
-    mixed = (lam * images + (1 - lam) * images[pair]).astype(images.dtype)
+    mixed = (lam * images + (1 - lam) * images[pair]).astype(images.dtype, copy=False)
     return mixed, labels, labels[pair], lam
 
 

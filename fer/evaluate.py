@@ -43,10 +43,12 @@ def bare_tta_before_run(argv):
     mode and reject it, so put the bare flag's ``flip`` in.  A token that is no folder is
     left alone, for argparse to name as an unknown mode."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    for i, arg in enumerate(argv[:-1]):
-        if arg == "--tta" and argv[i + 1] not in TTA_CHOICES and os.path.isdir(argv[i + 1]):
-            argv.insert(i + 1, "flip")
-    return argv
+    fixed = []
+    for arg, following in zip(argv, argv[1:] + [None]):
+        fixed.append(arg)
+        if arg == "--tta" and following not in (None, *TTA_CHOICES) and os.path.isdir(following):
+            fixed.append("flip")
+    return fixed
 
 
 def build_parser():

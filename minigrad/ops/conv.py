@@ -229,7 +229,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
 
 
 def _winograd_pays(x_shape):
-    """Enough input channels and 2x2 output tiles for Winograd to beat im2col (see the constants)."""
+    """Enough input channels and 2x2 tiles for Winograd to beat im2col (see the constants);
+    the tiles are counted over the input, whose size 'same' padding keeps."""
     if len(x_shape) != 4:
         return False          # a bad shape: Conv2d's checks say why
     N, C, H, W = x_shape
