@@ -17,6 +17,11 @@ Cases:
 * ``infer-cnn-256-<engine>`` and ``latency-cnn-1-<engine>``: eval-mode forward.
 * ``op-<name>-<engine>``: one op's forward + backward at the seed CNN's shapes
   (``conv2``-``conv4`` by Winograd, ``conv2_im2col`` etc. by im2col).
+* ``fastop-<name>-<engine>``: the ops of the efficient networks (depthwise and 1x1
+  convolutions, overlapping max-pool, fused batch norm + ReLU, average pooling) at the
+  ``fast`` preset's shapes, each beside the least time its memory traffic allows.
+* ``train-fast-64-<engine>``: a training step of the ``fast`` preset's network on 44x44 crops.
+* ``stream``: a parallel memory copy, the bandwidth that memory-bound kernels can reach.
 * ``compile-cold`` / ``compile-warm``: time to the end of the first training step
   of a small CNN+DNN touching every kernel, with an empty numba cache and then with
   the cache that the cold run filled.  ``import``: ``import minigrad``.
@@ -25,6 +30,7 @@ A measurement, not a test: nothing here asserts a timing.
 """
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -57,56 +63,49 @@ def timed(step, warmup, repeats):
 
 
 def minigrad_model(name):
+    """The seed CNN ("cnn"), the seed DNN ("dnn") or the fast preset's network ("fast")."""
     sys.path.insert(0, str(ROOT))
     import minigrad
-    from fer.models import seed_cnn, seed_dnn
+    from fer.models import seed_cnn, seed_dnn, xception
 
     minigrad.manual_seed(0)
-    return seed_cnn() if name == "cnn" else seed_dnn()
+    return {"cnn": seed_cnn, "dnn": seed_dnn, "fast": lambda: xception(**fast_config())}[name]()
 
 
-def torch_model(model):
-    """The same layer stack in PyTorch, with our weights copied in (same names, same layouts)."""
+def torch_twin(model_name, model):
+    """The same network in PyTorch, with our weights copied in (same names, same layouts)."""
     import torch
-    from minigrad import nn
 
-    layers = []
-    for layer in model:
-        kind = type(layer).__name__
-        if kind == "Conv2d":
-            layers.append(torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
-                                          layer.stride, layer.padding))
-        elif kind == "Linear":
-            layers.append(torch.nn.Linear(layer.in_features, layer.out_features))
-        elif kind in ("BatchNorm1d", "BatchNorm2d"):
-            layers.append(getattr(torch.nn, kind)(layer.num_features))
-        elif kind == "MaxPool2d":
-            layers.append(torch.nn.MaxPool2d(layer.kernel_size, layer.stride))
-        elif kind == "Dropout":
-            layers.append(torch.nn.Dropout(layer.p))
-        elif kind == "LeakyReLU":
-            layers.append(torch.nn.LeakyReLU(layer.negative_slope))
-        elif kind in ("ReLU", "Flatten"):
-            layers.append(getattr(torch.nn, kind)())
-        else:
-            raise TypeError(f"no PyTorch twin for {kind}")
-    twin = torch.nn.Sequential(*layers)
-    assert isinstance(model, nn.Sequential)
+    sys.path.insert(0, str(ROOT / "tests"))
+    from torch_twins import torch_sequential, torch_xception
+
+    if model_name != "fast":
+        return torch_sequential(model)
+    twin = torch_xception(**fast_config())
     twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()}, strict=False)
     return twin
 
 
-def batch(n, seed=0):
+def fast_config():
+    """The model config of the ``fast`` preset (a widened mini-Xception)."""
+    sys.path.insert(0, str(ROOT))
+    from fer.presets import PRESETS
+
+    return PRESETS["fast"]["model_config"]
+
+
+def batch(n, seed=0, size=48):
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    return rng.random((n, 1, 48, 48), dtype=np.float32), rng.integers(0, 7, n)
+    return rng.random((n, 1, size, size), dtype=np.float32), rng.integers(0, 7, n)
 
 
 def step_function(model_name, n, engine, train):
-    """A closure running one step (train: forward+backward+Adam; else eval forward)."""
+    """A closure running one step (train: forward+backward+Adam; else eval forward).  The fast
+    network trains on 44x44 crops, as its preset does."""
     model = minigrad_model(model_name)
-    x, y = batch(n)
+    x, y = batch(n, size=44 if model_name == "fast" and train else 48)
     if engine == "minigrad":
         import minigrad
         import minigrad.functional as F
@@ -131,7 +130,7 @@ def step_function(model_name, n, engine, train):
 
     import torch
 
-    twin = torch_model(model)
+    twin = torch_twin(model_name, model)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     if engine == "torch-cl":
         twin = twin.to(memory_format=torch.channels_last)
@@ -210,6 +209,85 @@ def op_function(name, engine, n=128):
     return step
 
 
+# The fast preset's new ops at its shapes (batch 64, block 2 of the network: 64 channels at 22x22;
+# the stem's 8 -> 8 convolution at 44x44).  Each is memory-bound: ``traffic`` is the least data
+# its forward + backward must move, in units of its input's size, which over the machine's
+# stream bandwidth gives the time it could take at best.
+FAST_OPS = {
+    #  name       input shape        traffic  (what it moves)
+    "dwconv":   ((64, 64, 22, 22), 5.0),    # fwd x, y; bwd gy, x, gx
+    "pwconv":   ((64, 64, 22, 22), 5.0),
+    "stemconv": ((64, 8, 44, 44), 5.0),
+    "pool3":    ((64, 64, 22, 22), 3.0),    # fwd x, y + index (1/4 each); bwd gy, index, gx
+    "bnrelu":   ((64, 64, 22, 22), 6.0),    # fwd x, y; bwd gy, x, y, gx
+    "avgpool":  ((64, 64, 22, 22), 2.5),    # fwd x, y (1/4); bwd gy (1/4), gx
+    "gap":      ((64, 64, 22, 22), 2.0),    # fwd x; bwd gx
+    "add":      ((64, 64, 22, 22), 3.0),    # fwd a, b, y (backward passes gy on, no traffic)
+}
+
+
+def fast_op_function(name, engine):
+    """One of FAST_OPS, forward + backward, in minigrad or PyTorch."""
+    import numpy as np
+
+    shape, _ = FAST_OPS[name]
+    rng = np.random.default_rng(0)
+    C = shape[1]
+    x = rng.standard_normal(shape, dtype=np.float32)
+    weights = {"dwconv": (C, 1, 3, 3), "pwconv": (C, C, 1, 1), "stemconv": (C, C, 3, 3)}
+    arrays = [x] + ([rng.standard_normal(weights[name], dtype=np.float32) * 0.1] if name in weights else [])
+    if name == "bnrelu":
+        arrays += [np.ones(C, np.float32), np.zeros(C, np.float32)]
+    if name == "add":
+        arrays.append(rng.standard_normal(shape, dtype=np.float32))
+    if engine == "minigrad":
+        sys.path.insert(0, str(ROOT))
+        import minigrad as lib
+        import minigrad.functional as F
+
+        ts = [lib.Tensor(a, requires_grad=True) for a in arrays]
+        bn_relu = lambda t: F.batch_norm_relu(t[0], None, None, t[1], t[2], training=True)  # noqa: E731
+    else:
+        import torch as lib
+        import torch.nn.functional as F
+
+        ts = [lib.tensor(a, requires_grad=True) for a in arrays]
+        bn_relu = lambda t: F.relu(F.batch_norm(t[0], None, None, t[1], t[2], training=True))  # noqa: E731
+    forward = {
+        "dwconv": lambda t: F.conv2d(t[0], t[1], None, 1, 1, groups=C) if engine == "minigrad"
+        else F.conv2d(t[0], t[1], None, 1, 1, 1, C),
+        "pwconv": lambda t: F.conv2d(t[0], t[1]),
+        "stemconv": lambda t: F.conv2d(t[0], t[1], None, 1, 1),
+        "pool3": lambda t: F.max_pool2d(t[0], 3, 2, 1),
+        "bnrelu": bn_relu,
+        "avgpool": lambda t: F.avg_pool2d(t[0], 2),
+        "gap": lambda t: F.adaptive_avg_pool2d(t[0], 1),
+        "add": lambda t: t[0] + t[1],
+    }[name]
+
+    def step():
+        out = forward(ts)
+        out.backward(out.detach() if engine != "minigrad" else out.data)
+    return step
+
+
+def stream_copy(n_bytes=256 * 2**20):
+    """Bytes per second of a parallel copy (read + write counted), every thread copying its part:
+    the memory bandwidth that memory-bound kernels can hope for."""
+    import numpy as np
+    from numba import njit, prange
+
+    @njit(parallel=True)
+    def copy(src, dst):
+        for i in prange(src.shape[0]):
+            dst[i] = src[i]
+
+    src = np.ones((256, n_bytes // 4 // 256), np.float32)
+    dst = np.empty_like(src)
+    seconds = timed(lambda: copy(src, dst), 2, 10)
+    return 2 * src.nbytes / seconds
+
+
 def run_case(case, threads, quick):
     """Measure one case in this process; returns a dict (printed as JSON by the parent's child)."""
     reps = 2 if quick else 5
@@ -233,6 +311,8 @@ def run_case(case, threads, quick):
             with minigrad.no_grad():
                 model(minigrad.Tensor(x))
         return {"seconds": time.perf_counter() - start}
+    if case == "stream":
+        return {"gbytes_per_s": stream_copy() / 1e9}
     if case == "matmul":
         import numpy as np
 
@@ -245,6 +325,9 @@ def run_case(case, threads, quick):
     if kind == "op":
         step = op_function(rest[0], engine)
         n = 128
+    elif kind == "fastop":
+        step = fast_op_function(rest[0], engine)
+        n = FAST_OPS[rest[0]][0][0]
     else:
         model_name, n = rest[0], int(rest[1])
         step = step_function(model_name, n, engine, train=(kind == "train"))
@@ -253,7 +336,7 @@ def run_case(case, threads, quick):
 
         torch.set_num_threads(threads)
     before = rss_mb()
-    seconds = timed(step, 2, 20 if kind in ("latency", "op") else reps)
+    seconds = timed(step, 2, 20 if kind in ("latency", "op", "fastop") else reps)
     return {"seconds": seconds, "images_per_s": n / seconds, "peak_mb": rss_mb() - before}
 
 
@@ -267,6 +350,32 @@ def child(case, threads, quick, env_extra=None):
         print(f"  {case}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
         return None
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def machine():
+    """CPU model, its vector extensions and the BLAS NumPy uses: what a ratio depends on."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    extensions = [name for name, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AMX", "amx_tile"))
+                  if flag in flags]
+    blas = "BLAS unknown"
+    try:
+        import numpy  # noqa: F401  (loads NumPy's BLAS, so that threadpoolctl sees it)
+        from threadpoolctl import threadpool_info
+
+        info = next(i for i in threadpool_info() if i.get("user_api") == "blas")
+        blas = f"{info['internal_api']} {info.get('version')} ({info.get('architecture')} kernels)"
+    except (ImportError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores, {'/'.join(extensions) or 'no AVX2'}; NumPy's BLAS: {blas}"
 
 
 def versions():
@@ -309,6 +418,7 @@ def main(argv=None):
         return result
 
     peak = measure("machine", "matmul 2048^3 float32", "matmul", "numpy")
+    stream = measure("machine", "stream copy", "stream", "numba")
     measure("startup", "import minigrad", "import", "minigrad")
     with tempfile.TemporaryDirectory() as cache:
         measure("startup", "first step, cold cache", "compile-cold", "minigrad", NUMBA_CACHE_DIR=cache)
@@ -318,6 +428,11 @@ def main(argv=None):
             measure("op", f"{op} fwd+bwd b128", f"op-{op}-{engine}", engine)
         if op in ("conv2", "conv3", "conv4"):  # the rows above use Winograd: the general path too
             measure("op", f"{op} fwd+bwd b128, im2col", f"op-{op}_im2col-minigrad", "minigrad")
+    for op in FAST_OPS:
+        for engine in engines:
+            measure("fast op", f"{op} fwd+bwd b64", f"fastop-{op}-{engine}", engine)
+    for engine in engines:
+        measure("train", "fast batch 64", f"train-fast-64-{engine}", engine)
     batches = [128] if args.quick else [64, 128, 256]
     for n in batches:
         for engine in engines:
@@ -328,18 +443,17 @@ def main(argv=None):
         measure("infer", "cnn batch 256", f"infer-cnn-256-{engine}", engine)
         measure("infer", "cnn batch 1", f"latency-cnn-1-{engine}", engine)
 
-    table = format_table(rows, peak["gflops"] if peak else None)
+    table = format_table(rows, peak["gflops"] if peak else None, stream["gbytes_per_s"] if stream else None)
     print("\n" + table)
     command = "python benchmarks/suite.py " + " ".join(argv if argv is not None else sys.argv[1:])
     Path(args.out).write_text(
-        f"# Benchmark results\n\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{args.threads} threads. {versions()}.\n\nCommand: `{command.strip()}` ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
+        f"# Benchmark results\n\nMachine: {machine()}; {args.threads} threads. {versions()}.\n\nCommand: `{command.strip()}` ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
         "Ratios are minigrad's speed over PyTorch's best layout measured in the same run (>1: minigrad faster); "
         "memory is the process's peak RSS growth during the measured steps.\n\n" + table + "\n")
     print(f"\nwritten to {args.out}")
 
 
-def format_table(rows, peak_gflops):
+def format_table(rows, peak_gflops, stream_gbytes=None):
     """Markdown table: one line per (group, what), minigrad beside torch's best layout."""
     lines = ["| group | case | minigrad | PyTorch (best layout) | ratio | minigrad peak MB | torch peak MB | notes |",
              "|---|---|---|---|---|---|---|---|"]
@@ -357,6 +471,8 @@ def format_table(rows, peak_gflops):
                 return "-"
             if "gflops" in r:
                 return f"{r['gflops']:.0f} GFLOP/s"
+            if "gbytes_per_s" in r:
+                return f"{r['gbytes_per_s']:.1f} GB/s"
             return f"{r['images_per_s']:.0f} images/s" if unit == "images/s" else f"{r['seconds'] * 1000:.1f} ms"
 
         ratio = f"{best['seconds'] / mine['seconds']:.2f}x" if mine and best else "-"
@@ -364,6 +480,10 @@ def format_table(rows, peak_gflops):
         if group == "train" and what.startswith("cnn") and mine and peak_gflops:
             achieved = CNN_GFLOP_PER_IMAGE * mine["images_per_s"]
             notes = f"{achieved:.0f} GFLOP/s = {achieved / peak_gflops:.0%} of matmul peak"
+        if group == "fast op" and mine and stream_gbytes:
+            shape, traffic = FAST_OPS[what.split()[0]]
+            least = traffic * 4 * math.prod(shape) / 1e9 / stream_gbytes
+            notes = f"memory-bound limit {least * 1000:.2f} ms: {least / mine['seconds']:.0%} of it"
         layouts = ", ".join(f"{e} {show(r)}" for e, r in results.items() if e.startswith("torch") and r)
         if len(torch_results) > 1:
             notes = (notes + "; " if notes else "") + layouts

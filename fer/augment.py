@@ -38,6 +38,11 @@ class Augmenter:
     contrast: largest contrast change, as a fraction (0.2: 80% to 120%).
     cutout: side, in pixels, of the square set to the image's mean (0: none); its
         centre is anywhere in the image, so part of it may fall outside.
+    crop: side, in pixels, of a random square cut out of each (warped) image, which
+        becomes the output (0: none, the output keeps the input's size).  Crops of 40-44
+        pixels of a 48x48 face shift it by up to a few pixels and cost each training step
+        a quarter less; a network with global average pooling then predicts on the whole
+        face.
     seed: seeds the Augmenter's own generator: the same seed and the same
         sequence of batches give the same output.
 
@@ -45,11 +50,11 @@ class Augmenter:
     """
 
     def __init__(self, shift: float = 4, flip: bool = True, rotate: float = 10.0, scale: float = 0.1,
-                 brightness: float = 0.2, contrast: float = 0.2, cutout: int = 0, seed: int = 0):
-        if min(shift, rotate, scale, brightness, contrast, cutout) < 0 or scale >= 1 or contrast >= 1:
+                 brightness: float = 0.2, contrast: float = 0.2, cutout: int = 0, crop: int = 0, seed: int = 0):
+        if min(shift, rotate, scale, brightness, contrast, cutout, crop) < 0 or scale >= 1 or contrast >= 1:
             raise ValueError("augmentation amounts must be >= 0, and scale and contrast < 1")
         self.shift, self.flip, self.rotate, self.scale = shift, flip, rotate, scale
-        self.brightness, self.contrast, self.cutout = brightness, contrast, int(cutout)
+        self.brightness, self.contrast, self.cutout, self.crop = brightness, contrast, int(cutout), int(crop)
         self.rng = np.random.default_rng(seed)
 
     @classmethod
@@ -59,16 +64,18 @@ class Augmenter:
     @property
     def is_identity(self) -> bool:
         return not (self.shift or self.flip or self.rotate or self.scale or self.brightness or self.contrast
-                    or self.cutout)
+                    or self.cutout or self.crop)
 
     def __repr__(self) -> str:
         return (f"Augmenter(shift={self.shift}, flip={self.flip}, rotate={self.rotate}, scale={self.scale}, "
-                f"brightness={self.brightness}, contrast={self.contrast}, cutout={self.cutout})")
+                f"brightness={self.brightness}, contrast={self.contrast}, cutout={self.cutout}, crop={self.crop})")
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        """images: (N, C, H, W) float32 -> new (N, C, H, W) float32 array."""
+        """images: (N, C, H, W) float32 -> new (N, C, H, W) float32 array ((N, C, crop, crop) with crop)."""
         if images.ndim != 4 or min(images.shape[2:]) < 2:
             raise ValueError(f"Augmenter expects (N, C, H, W) images, H and W >= 2; got shape {images.shape}")
+        if self.crop > min(images.shape[2:]):
+            raise ValueError(f"Augmenter: crop {self.crop} is larger than the images, shape {images.shape}")
         images = np.ascontiguousarray(images, dtype=np.float32)
         if self.is_identity or len(images) == 0:
             return images.copy()
@@ -104,6 +111,9 @@ class Augmenter:
             inside = (((rows >= start_y[:, None]) & (rows < start_y[:, None] + self.cutout))[:, :, None]
                       & ((cols >= start_x[:, None]) & (cols < start_x[:, None] + self.cutout))[:, None, :])
             out = np.where(inside[:, None], out.mean(axis=(1, 2, 3), keepdims=True), out)
+        if self.crop:
+            top, left = self.rng.integers(0, h - self.crop + 1, n), self.rng.integers(0, w - self.crop + 1, n)
+            out = np.stack([image[:, y:y + self.crop, x:x + self.crop] for image, y, x in zip(out, top, left)])
         return out
 
 

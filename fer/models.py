@@ -27,13 +27,17 @@ weights can be moved between the two.
 
   ``standardize=True`` puts a :class:`Standardize` layer (no parameters) first.
 
-* :func:`vgg`: a stronger VGG-style net (two 3x3 convs per block, batch norm), the
-  ``best`` preset's architecture.
+* :func:`vgg`: a VGG-style net (two 3x3 convs per block, batch norm).
+
+* :func:`xception`: mini-Xception and its wider variants, residual networks of
+  depthwise-separable convolutions (:mod:`fer.residual`): the ``fast`` and ``best`` presets.
 
 :func:`build_model` rebuilds any of them from a name and a JSON-able config, which
 is what a checkpoint header stores: loading a model never runs stored code.
 """
 from minigrad import nn
+
+from .residual import Xception
 
 NUM_CLASSES = 7
 INPUT_SHAPE = (1, 48, 48)  # (channels, height, width) of one FER2013 image
@@ -140,12 +144,18 @@ def vgg(widths=(64, 128, 256, 512), convs_per_block=2, dense=(512,), conv_dropou
     return nn.Sequential(*layers)
 
 
-MODELS = {"cnn": seed_cnn, "dnn": seed_dnn, "vgg": vgg}
+def xception(stem=(8, 8), widths=(16, 32, 64, 128), dropout=0.0, num_classes=NUM_CLASSES):
+    """mini-Xception (see :mod:`fer.residual`); the defaults are the paper's widths.  It takes
+    faces of any size, so it can train on random crops and predict on whole faces."""
+    return Xception(INPUT_SHAPE[0], tuple(stem), tuple(widths), dropout, num_classes)
+
+
+MODELS = {"cnn": seed_cnn, "dnn": seed_dnn, "vgg": vgg, "xception": xception}
 """Registry: the name stored in a checkpoint header -> the function that builds it."""
 
 
 def build_model(name, **config):
-    """Build model ``name`` ("cnn", "dnn" or "vgg") with keyword ``config``.
+    """Build model ``name`` (a key of :data:`MODELS`) with keyword ``config``.
 
     ``config`` holds only JSON values (lists arrive where tuples were meant; the
     builders accept either), so ``build_model(**architecture)`` of a stored header

@@ -57,6 +57,31 @@ def plot_curves(history, path, title="", val_label="validation"):
     return save_figure(fig, path)
 
 
+def plot_accuracy_vs_minutes(curves, path, title="", ylabel="validation accuracy"):
+    """Accuracy against wall-clock minutes of training, one line per run, on one set of axes.
+
+    ``curves``: {label: (minutes, accuracy)}, minutes cumulative at the end of each epoch and
+    accuracies in 0..1.  What a user with a time budget wants to compare: which recipe is
+    ahead after any given number of minutes.
+    """
+    plt = pyplot()
+    from matplotlib.ticker import PercentFormatter
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    for label, (minutes, accuracy) in curves.items():
+        ax.plot(minutes, accuracy, "o-", markersize=3, label=label)
+        ax.annotate(f"{accuracy[-1]:.1%}", (minutes[-1], accuracy[-1]), textcoords="offset points",
+                    xytext=(4, -3), fontsize=8)
+    ax.set_xlabel("minutes of training (2-core CPU)")
+    ax.set_ylabel(ylabel)
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=None))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, path)
+
+
 # ------------------------------------------------------------------ confusion matrices
 def plot_confusion(counts, class_names, path, title=""):
     """The confusion matrix, coloured by row share (recall per true class) and

@@ -41,7 +41,7 @@ from . import LABELS
 from .cli_common import UsageError, run_cli
 
 ROLES = {"cnn": "CNN", "dnn": "DNN"}
-ROLE_OF_MODEL = {"cnn": "cnn", "vgg": "cnn", "dnn": "dnn"}  # the VGG-style net is a CNN too
+ROLE_OF_MODEL = {"cnn": "cnn", "vgg": "cnn", "xception": "cnn", "dnn": "dnn"}  # the other conv nets are CNNs too
 SEED_REPORT = "the report this project re-does got about 60% (CNN) and 30% (DNN) on FER2013"
 
 

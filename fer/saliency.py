@@ -45,6 +45,7 @@ import contextlib
 
 import numpy as np
 
+import minigrad.functional as F
 from minigrad import Tensor, nn, no_grad
 from minigrad.ops.activation import LeakyReLU
 
@@ -85,13 +86,18 @@ def layer_name(model, module) -> str:
 
 
 def default_gradcam_layer(model):
-    """The last conv block's activations: the first ReLU after the last Conv2d, or
-    that Conv2d itself when no ReLU follows.
+    """The last conv block's activations: in a network with global average pooling, the
+    layer feeding it (a residual network's last block); otherwise the first ReLU after the
+    last Conv2d, or that Conv2d itself when no ReLU follows.
 
     Grad-CAM wants the deepest feature maps that still have a spatial layout
     (Selvaraju et al. use the rectified output of the last conv layer): deep
     enough to be class-specific, spatial enough to say *where*.
     """
+    children = list(model.children())
+    pools = [i for i, m in enumerate(children) if isinstance(m, nn.AdaptiveAvgPool2d)]
+    if pools and pools[0] > 0:
+        return children[pools[0] - 1]
     leaves = [m for _, m in model.named_modules() if not m._modules]
     convs = [i for i, m in enumerate(leaves) if isinstance(m, nn.Conv2d)]
     if not convs:
@@ -193,10 +199,12 @@ class GuidedReLU(LeakyReLU):
 
 @contextlib.contextmanager
 def guided_relus(model):
-    """Within the block, every ``ReLU``/``LeakyReLU`` module backpropagates the guided way.
+    """Within the block, every ``ReLU``/``LeakyReLU`` module, and the ReLU of every
+    ``BatchNormReLU2d``, backpropagates the guided way.
 
     A forward hook replaces each activation's output by ``GuidedReLU`` applied to
-    the same input: the forward value is unchanged, only the backward rule differs.
+    the same input (for a fused batch norm, to the batch norm's output, recomputed):
+    the forward value is unchanged, only the backward rule differs.
     """
     handles = []
 
@@ -204,8 +212,15 @@ def guided_relus(model):
         slope = float(getattr(module, "negative_slope", 0.0))
         return GuidedReLU.apply(inputs[0], slope)
 
+    def fused_hook(module, inputs, output):
+        normalised = F.batch_norm(inputs[0], module.running_mean, module.running_var, module.weight,
+                                  module.bias, module.training, module.momentum, module.eps)
+        return GuidedReLU.apply(normalised, 0.0)
+
     for module in model.modules():
-        if isinstance(module, (nn.ReLU, nn.LeakyReLU)):
+        if isinstance(module, nn.BatchNormReLU2d):
+            handles.append(module.register_forward_hook(fused_hook))
+        elif isinstance(module, (nn.ReLU, nn.LeakyReLU)):
             handles.append(module.register_forward_hook(hook))
     if not handles:
         raise ValueError("guided backprop needs nn.ReLU or nn.LeakyReLU modules; the model has none "

@@ -19,11 +19,11 @@ import sys
 from . import presets
 from .cli_common import UsageError, add_data_args, run_cli
 
-MODEL_CHOICES = ("cnn", "dnn", "vgg", "both")
+MODEL_CHOICES = ("cnn", "dnn", "vgg", "xception", "both")
 
 # Flags that override a preset: argparse leaves them None unless typed.
 SETTING_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "schedule", "seed", "label_smoothing",
-                 "weight_decay", "augment", "cutout", "mixup", "early_stopping", "max_minutes", "average_last",
+                 "weight_decay", "augment", "cutout", "crop", "mixup", "early_stopping", "max_minutes", "average_last",
                  "model_config", "synthetic_size")
 # The only settings a resumed run may change.
 RESUME_FLAGS = ("epochs", "max_minutes")
@@ -57,11 +57,15 @@ def build_parser():
                              "validation-accuracy gain")
     parser.add_argument("--weight-decay", type=float, help="weight decay (decoupled for adamw)")
     parser.add_argument("--label-smoothing", type=float, help="label smoothing of the loss, in [0, 1)")
-    parser.add_argument("--augment", choices=("none", "flip", "light", "strong"),
+    parser.add_argument("--augment", choices=("none", "flip", "light", "pose", "strong"),
                         help="flip: mirror images only (what a dense network can use); light: shifts and "
-                             "flips; strong: also rotation, scale, brightness, contrast")
+                             "flips; pose: flips, rotation and zoom (shifts come from --crop); strong: shifts, "
+                             "flips, rotation, zoom, brightness, contrast")
     parser.add_argument("--cutout", type=int, metavar="PIXELS",
                         help="also set a random PIXELS x PIXELS square of each training image to its mean")
+    parser.add_argument("--crop", type=int, metavar="PIXELS",
+                        help="train on random PIXELS x PIXELS crops of each face (e.g. 44; 0: whole faces); "
+                             "only for networks that take any input size (xception); prediction uses whole faces")
     parser.add_argument("--mixup", type=float, metavar="ALPHA",
                         help="train on blends of image pairs, weights drawn from Beta(ALPHA, ALPHA) "
                              "(0.2 is usual), with their labels blended alike")

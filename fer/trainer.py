@@ -53,6 +53,7 @@ AUGMENTATIONS = {
     "none": dict(shift=0, flip=False, rotate=0.0, scale=0.0, brightness=0.0, contrast=0.0),
     "flip": dict(shift=0, flip=True, rotate=0.0, scale=0.0, brightness=0.0, contrast=0.0),
     "light": dict(shift=4, flip=True, rotate=0.0, scale=0.0, brightness=0.0, contrast=0.0),
+    "pose": dict(shift=0, flip=True, rotate=10.0, scale=0.1, brightness=0.0, contrast=0.0),
     "strong": dict(shift=4, flip=True, rotate=10.0, scale=0.1, brightness=0.2, contrast=0.2),
 }
 """--augment levels: keyword arguments of :class:`fer.augment.Augmenter` (--cutout adds its own)."""
@@ -139,9 +140,9 @@ class Trainer:
     def __init__(self, settings, splits, run_dir, log=print, progress=True):
         self.settings, self.splits, self.run_dir = settings, splits, Path(run_dir)
         self.log, self.progress = log, progress
-        cutout, alpha = settings.get("cutout", 0), settings.get("mixup", 0)  # (absent from older runs)
-        if cutout < 0 or alpha < 0:
-            raise ValueError(f"cutout and mixup must be >= 0, got {cutout} and {alpha}")
+        cutout, alpha, crop = (settings.get(key, 0) for key in ("cutout", "mixup", "crop"))  # (absent from older runs)
+        if cutout < 0 or alpha < 0 or crop < 0:
+            raise ValueError(f"cutout, mixup and crop must be >= 0, got {cutout}, {alpha} and {crop}")
         self.architecture = architecture(settings["model"], **settings["model_config"])
         minigrad.manual_seed(settings["seed"])  # the initial weights
         self.model = from_architecture(self.architecture)
@@ -376,7 +377,7 @@ class Trainer:
         s, train = self.settings, self.splits.train
         seed, epoch = s["seed"], self.epoch
         order = np.random.default_rng(epoch_seed(seed, epoch, SHUFFLE)).permutation(len(train))
-        augmenter = Augmenter(**AUGMENTATIONS[s["augment"]], cutout=s.get("cutout", 0),
+        augmenter = Augmenter(**AUGMENTATIONS[s["augment"]], cutout=s.get("cutout", 0), crop=s.get("crop", 0),
                               seed=epoch_seed(seed, epoch, AUGMENT))
         mixing = np.random.default_rng(epoch_seed(seed, epoch, MIXUP)) if s.get("mixup") else None
         minigrad.manual_seed(epoch_seed(seed, epoch, DROPOUT))

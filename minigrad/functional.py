@@ -10,13 +10,13 @@ from .ops.reduce import max, mean, min, sum
 from .ops.shape import concatenate, flatten, getitem, pad, permute, reshape, stack, transpose
 from .ops.conv import conv2d
 from .ops.dropout import dropout
-from .ops.norm import batch_norm
-from .ops.pool import max_pool2d
+from .ops.norm import batch_norm, batch_norm_relu
+from .ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
 __all__ = [
     "abs", "add", "cast", "clip", "concatenate", "cross_entropy", "div", "exp", "flatten", "getitem",
     "leaky_relu", "linear", "log", "log_softmax", "matmul", "max", "maximum", "mean", "min", "minimum",
     "mul", "neg", "pad", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt", "stack",
     "sub", "sum", "tanh", "transpose",
-    "conv2d", "max_pool2d", "batch_norm", "dropout",
+    "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "dropout",
 ]

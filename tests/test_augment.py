@@ -121,6 +121,21 @@ def test_cutout_sets_one_square_per_image_to_the_image_mean():
     assert Augmenter(**OFF, seed=0)(images).tobytes() == images.tobytes()
 
 
+def test_crop_cuts_a_window_of_each_image_at_a_random_place():
+    images = np.random.default_rng(0).random((200, 2, 48, 48)).astype(np.float32)
+    out = Augmenter(**OFF, crop=44, seed=0)(images)
+    assert out.shape == (200, 2, 44, 44) and out.dtype == np.float32
+    offsets = []
+    for image, crop in zip(images, out):
+        found = [(y, x) for y in range(5) for x in range(5)
+                 if np.array_equal(image[:, y:y + 44, x:x + 44], crop)]
+        assert len(found) == 1                    # an exact window, both channels from one place
+        offsets.append(found[0])
+    assert {y for y, _ in offsets} == {x for _, x in offsets} == set(range(5))  # every offset 0..4 occurs
+    with pytest.raises(ValueError, match="crop 50 is larger"):
+        Augmenter(**OFF, crop=50)(images)
+
+
 def test_mixup_blends_pairs_and_returns_both_labels():
     images = np.random.default_rng(0).random((32, 1, 8, 8)).astype(np.float32)
     labels = np.arange(32) % 7

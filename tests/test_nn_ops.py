@@ -9,11 +9,11 @@ import pytest
 
 import minigrad
 import minigrad.functional as F
-from minigrad import Tensor, gradcheck
+from minigrad import Tensor, gradcheck, nn
 from minigrad.kernels import reference
 from minigrad.ops.conv import Conv2d
 from minigrad.ops.dropout import Dropout
-from minigrad.ops.norm import BatchNorm, BatchNormEval
+from minigrad.ops.norm import BatchNorm, BatchNormEval, BatchNormReLU
 from minigrad.ops.pool import MaxPool2d
 from minigrad.ops.winograd import WinogradConv2d
 
@@ -323,6 +323,45 @@ def test_gradcheck_batchnorm(shape, affine):
 
     assert fn(x, *params).grad_fn is BatchNorm
     assert gradcheck(fn, x, *params)
+
+
+@pytest.mark.parametrize("shape", BN_SHAPES)
+def test_gradcheck_batchnormrelu(shape):
+    C = shape[1]
+    x, weight, bias = leaf(*shape, seed=24), leaf(C, seed=25), leaf(C, seed=26)
+
+    def fn(x, weight, bias):
+        return F.batch_norm_relu(x, None, None, weight, bias, training=True)
+
+    assert fn(x, weight, bias).grad_fn is BatchNormReLU
+    assert gradcheck(fn, x, weight, bias)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_relu_is_batch_norm_then_relu(training):
+    """The fused op against the two ops apart: values, gradients and running statistics."""
+    x = rand(4, 3, 5, 5, seed=27, dtype=np.float32) + 0.3
+    weight, bias = rand(3, seed=28, dtype=np.float32), rand(3, seed=29, dtype=np.float32)
+    results = []
+    for fused in (True, False):
+        stats = [np.full(3, 0.1, np.float32), np.full(3, 2.0, np.float32)]
+        tensors = [Tensor(a.copy(), requires_grad=True) for a in (x, weight, bias)]
+        args = (tensors[0], *stats, tensors[1], tensors[2], training)
+        y = F.batch_norm_relu(*args) if fused else F.relu(F.batch_norm(*args))
+        (y * Tensor(np.arange(y.size, dtype=np.float32).reshape(y.shape))).sum().backward()
+        results.append([y.data] + [t.grad for t in tensors] + stats)
+    assert 0 < (results[0][0] == 0).mean() < 1            # some values were clipped, some not
+    for fused, apart in zip(*results):
+        np.testing.assert_allclose(fused, apart, rtol=1e-5, atol=1e-6)
+
+
+def test_batchnormrelu2d_has_batchnorm2ds_state_and_relus_output():
+    bn, fused = nn.BatchNorm2d(3), nn.BatchNormReLU2d(3)
+    assert list(fused.state_dict()) == list(bn.state_dict())
+    x = Tensor(rand(2, 3, 4, 4, seed=30, dtype=np.float32))
+    for mode in ("train", "eval"):
+        getattr(bn, mode)(), getattr(fused, mode)()
+        np.testing.assert_allclose(fused(x).data, np.maximum(bn(x).data, 0), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("shape", BN_SHAPES)

@@ -24,7 +24,8 @@ from fer.trainer import HISTORY_COLUMNS, Trainer, make_scheduler
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"cnn": {"widths": [4, 8, 8, 8], "dense": [16, 16, 16]},
         "dnn": {"hidden": [32, 32]},
-        "vgg": {"widths": [4, 4, 8, 8], "convs_per_block": 1, "dense": [16]}}
+        "vgg": {"widths": [4, 4, 8, 8], "convs_per_block": 1, "dense": [16]},
+        "xception": {"stem": [4], "widths": [4, 8]}}
 # One thread per process: on a small shared machine, numba and BLAS threads fighting
 # over the cores made training steps up to 30x slower.
 ONE_THREAD_ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
@@ -257,7 +258,9 @@ def test_explicit_flags_override_the_preset_which_overrides_defaults():
     assert settings["lr"] == 0.5 and settings["label_smoothing"] == 0.1 and settings["model"] == "cnn"
     assert presets.resolve(None, "dnn")["preset"] == "seed-dnn"
     quick = presets.resolve("best", None, True, {"epochs": 7})
-    assert quick["data"] == "synthetic" and quick["epochs"] == 7 and quick["model"] == "vgg"
+    assert quick["data"] == "synthetic" and quick["epochs"] == 7 and quick["model"] == "xception"
+    assert presets.resolve(None, "xception")["preset"] == "fast"
+    assert presets.resolve(None, "vgg")["preset"] is None and presets.resolve(None, "vgg")["lr"] == 1e-3
 
 
 def test_model_config_merges_preset_quick_and_typed_keys():
@@ -312,6 +315,25 @@ def test_every_preset_trains_a_tiny_run(tmp_path, name):
     assert metrics["status"] == "finished"
     if name == "best":
         assert metrics["averaged"]["epochs"] == [1, 2]
+    # The efficient networks train on crops, and are validated on whole faces.
+    assert config["settings"]["crop"] == (44 if name in ("fast", "best") else 0)
+
+
+def test_crop_trains_on_smaller_faces_and_validates_on_whole_ones(tmp_path, monkeypatch):
+    from fer.trainer import Trainer
+
+    seen = []
+    forward = Trainer.__init__
+
+    def spy(self, *args, **kwargs):
+        forward(self, *args, **kwargs)
+        model_call = self.model.forward
+        self.model.forward = lambda x: (seen.append(tuple(x.shape[2:])), model_call(x))[1]
+
+    monkeypatch.setattr(Trainer, "__init__", spy)
+    assert train.main(tiny_args(tmp_path, "xception", 1, 100, "--crop", "40")) == 0
+    assert (40, 40) in seen and (48, 48) in seen and set(seen) == {(40, 40), (48, 48)}
+    assert read_json(tmp_path / "config.json")["settings"]["crop"] == 40
 
 
 # ------------------------------------------------------------------ --help

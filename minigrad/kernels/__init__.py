@@ -6,7 +6,8 @@ checks), with its own compiled specialisation.
 
     conv.py       im2col / col2im (one contiguous row per patch)
     winograd.py   the tile transforms of Winograd's F(2x2, 3x3) and their adjoints
-    pool.py       max_pool2d_forward (value + argmax) / max_pool2d_backward
+    pool.py       max_pool2d_forward (value + argmax) / max_pool2d_backward,
+                  avg_pool2d_forward / avg_pool2d_backward
     norm.py       batch-norm forward (train / eval, optional fused ReLU) and backward
     reference.py  slow, obvious loop versions of each kernel: test oracles and
                   the place to read the math
@@ -21,7 +22,7 @@ import numba
 
 from .conv import col2im, conv_output_size, im2col
 from .norm import batch_norm_backward, batch_norm_forward_eval, batch_norm_forward_train
-from .pool import max_pool2d_backward, max_pool2d_forward
+from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 
 
 def set_num_threads(n):
@@ -36,7 +37,7 @@ def get_num_threads():
 
 __all__ = [
     "im2col", "col2im", "conv_output_size",
-    "max_pool2d_forward", "max_pool2d_backward",
+    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward_train", "batch_norm_forward_eval", "batch_norm_backward",
     "set_num_threads", "get_num_threads",
 ]

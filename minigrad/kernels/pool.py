@@ -1,9 +1,13 @@
-"""Max pooling over (k, k) windows with stride s, floor mode, no padding.
+"""Max and average pooling over (k, k) windows with stride s, floor mode, padding p.
 
-Forward, for x (N, C, H, W):
+Max pooling, for x (N, C, H, W) and xpad = x padded by p on each side with -inf:
 
-    y[n, c, oh, ow] = max_{0<=i,j<k} x[n, c, oh*s + i, ow*s + j]
-    OH = (H - k) // s + 1,  OW = (W - k) // s + 1
+    y[n, c, oh, ow] = max_{0<=i,j<k} xpad[n, c, oh*s + i, ow*s + j]
+    OH = (H + 2p - k) // s + 1,  OW = (W + 2p - k) // s + 1
+
+As in PyTorch, p <= k/2: then every window holds at least one real pixel, so
+the -inf padding never wins and need not be stored; the kernel just clips each
+window to the image.
 
 The max is piecewise the identity on one input, so its gradient routes each
 gy[n, c, oh, ow] to the one pixel that won its window. The forward pass
@@ -20,6 +24,16 @@ is then the sum, hence `+=`.
 Ties go to the first maximum in row-major window order (as in PyTorch), and
 a NaN wins its window (the first NaN, if several) so that NaNs propagate
 instead of vanishing.
+
+Average pooling (PyTorch's avg_pool2d, floor mode), with xpad zero-padded:
+
+    y[n, c, oh, ow] = sum_{0<=i,j<k} xpad[n, c, oh*s + i, ow*s + j] / d
+    d = k*k                                   (count_include_pad=True)
+    d = number of real pixels in the window   (count_include_pad=False)
+
+It is linear, so its gradient spreads gy[n, c, oh, ow] / d evenly over the
+real pixels of the window (padding has no gradient), summed over windows.
+
 Work is split over the N*C planes, which are independent, so no write races.
 """
 import numpy as np
@@ -28,15 +42,18 @@ from numba import njit, prange
 from .conv import _as_float_array
 
 
-def _check_pool(op, shape, k, stride):
+def _check_pool(op, shape, k, stride, padding=0):
     if len(shape) != 4:
         raise ValueError(f"{op}: expected x of shape (N, C, H, W), got {tuple(shape)}")
     if k < 1 or stride < 1:
         raise ValueError(f"{op}: need kernel_size >= 1 and stride >= 1, got {k} and {stride}")
+    # PyTorch's rule; it guarantees every window at least one real pixel.
+    if padding < 0 or 2 * padding > k:
+        raise ValueError(f"{op}: padding must be between 0 and half the kernel size {k}, got {padding}")
     H, W = shape[2:]
-    OH, OW = (H - k) // stride + 1, (W - k) // stride + 1
+    OH, OW = (H + 2 * padding - k) // stride + 1, (W + 2 * padding - k) // stride + 1
     if OH < 1 or OW < 1:
-        raise ValueError(f"{op}: window {k}x{k} larger than the input plane {H}x{W}")
+        raise ValueError(f"{op}: window {k}x{k} larger than the input plane {H}x{W} padded by {padding}")
     return OH, OW
 
 
@@ -79,6 +96,44 @@ def _max_pool_forward_kernel(x, W, k, s, y, argmax):
 
 
 @njit(parallel=True, cache=True)
+def _max_pool_forward_padded_kernel(x, H, W, k, s, pad, y, argmax):
+    # As _max_pool_forward_kernel, with each window clipped to the image:
+    # rows r0..r1-1 and columns c0..c1-1 of the plane (never empty, as pad <= k/2).
+    # A separate kernel so that the unpadded path keeps its simpler loops.
+    P = x.shape[0]
+    OH, OW = y.shape[1], y.shape[2]
+    for p in prange(P):
+        xp = x[p]
+        for oh in range(OH):
+            r0 = max(oh * s - pad, 0)
+            r1 = min(oh * s - pad + k, H)
+            for ow in range(OW):
+                c0 = max(ow * s - pad, 0)
+                c1 = min(ow * s - pad + k, W)
+                where = r0 * W + c0                  # first real pixel of the window
+                best = xp[where]
+                saw_nan = False
+                for r in range(r0, r1):              # branch-free, as above
+                    for c in range(c0, c1):
+                        v = xp[r * W + c]
+                        gt = v > best
+                        where += gt * (r * W + c - where)
+                        best = v if gt else best
+                        saw_nan |= v != v
+                if saw_nan:
+                    where = r0 * W + c0
+                    best = xp[where]
+                    for r in range(r0, r1):
+                        for c in range(c0, c1):
+                            v = xp[r * W + c]
+                            if v != v and best == best:
+                                best = v
+                                where = r * W + c
+                y[p, oh, ow] = best
+                argmax[p, oh, ow] = where
+
+
+@njit(parallel=True, cache=True)
 def _max_pool_backward_kernel(gy, argmax, gx):
     P, OH, OW = gy.shape
     for p in prange(P):
@@ -89,39 +144,126 @@ def _max_pool_backward_kernel(gy, argmax, gx):
                 g[argmax[p, oh, ow]] += gy[p, oh, ow]
 
 
-def max_pool2d_forward(x, k, stride=None):
+def max_pool2d_forward(x, k, stride=None, padding=0):
     """Max pooling: x (N, C, H, W) -> (y (N, C, OH, OW), argmax (N, C, OH, OW) int32).
 
     y has x's dtype; argmax[n, c, oh, ow] = h*W + w is the flat position of the
-    winning pixel in the (H, W) plane of x[n, c]. stride defaults to k.
+    winning pixel in the (H, W) plane of x[n, c] (never in the padding).
+    stride defaults to k; padding (implicit -inf) must be at most k / 2.
     """
-    k, stride = int(k), int(k if stride is None else stride)
+    k, stride, padding = int(k), int(k if stride is None else stride), int(padding)
     x = _as_float_array("max_pool2d_forward", "x", x)
-    OH, OW = _check_pool("max_pool2d_forward", x.shape, k, stride)
+    OH, OW = _check_pool("max_pool2d_forward", x.shape, k, stride, padding)
     N, C, H, W = x.shape
     y = np.empty((N * C, OH, OW), x.dtype)
     argmax = np.empty((N * C, OH, OW), np.int32)
-    _max_pool_forward_kernel(x.reshape(N * C, H * W), W, k, stride, y, argmax)
+    if padding == 0:
+        _max_pool_forward_kernel(x.reshape(N * C, H * W), W, k, stride, y, argmax)
+    else:
+        _max_pool_forward_padded_kernel(x.reshape(N * C, H * W), H, W, k, stride, padding, y, argmax)
     return y.reshape(N, C, OH, OW), argmax.reshape(N, C, OH, OW)
 
 
-def max_pool2d_backward(gy, argmax, x_shape, k, stride=None):
+def max_pool2d_backward(gy, argmax, x_shape, k, stride=None, padding=0):
     """Gradient of max pooling: gy (N, C, OH, OW) -> gx (x_shape), gy's dtype.
 
     gx[n, c].flat[argmax[n, c, oh, ow]] += gy[n, c, oh, ow]; every other pixel
-    gets 0. k and stride are only used to check the shapes.
+    gets 0. k, stride and padding are only used to check the shapes.
     """
-    k, stride = int(k), int(k if stride is None else stride)
+    k, stride, padding = int(k), int(k if stride is None else stride), int(padding)
     gy = _as_float_array("max_pool2d_backward", "gy", gy)
     x_shape = tuple(int(d) for d in x_shape)
-    out_shape = x_shape[:2] + _check_pool("max_pool2d_backward", x_shape, k, stride)
+    out_shape = x_shape[:2] + _check_pool("max_pool2d_backward", x_shape, k, stride, padding)
     argmax = np.asarray(argmax)
     if gy.shape != out_shape or argmax.shape != out_shape:
-        raise ValueError(f"max_pool2d_backward: for x_shape {x_shape}, k={k}, stride={stride} "
+        raise ValueError(f"max_pool2d_backward: for x_shape {x_shape}, k={k}, stride={stride}, padding={padding} "
                          f"expected gy and argmax of shape {out_shape}, got {gy.shape} and {argmax.shape}")
     N, C, H, W = x_shape
     P = N * C
     gx = np.empty((P, H * W), gy.dtype)
     _max_pool_backward_kernel(gy.reshape(P, *out_shape[2:]),
                               np.ascontiguousarray(argmax).reshape(P, *out_shape[2:]), gx)
+    return gx.reshape(x_shape)
+
+
+# ---------------------------------------------------------------- average pooling
+
+@njit(parallel=True, cache=True)
+def _avg_pool_forward_kernel(x, H, W, k, s, pad, count_include_pad, y):
+    # x: (P, H, W) planes. Only the real pixels are summed (zero padding adds
+    # nothing); the divisor is the window's area, padding included or not.
+    P = x.shape[0]
+    OH, OW = y.shape[1], y.shape[2]
+    for p in prange(P):
+        xp = x[p]
+        for oh in range(OH):
+            h0 = oh * s - pad
+            h1 = min(h0 + k, H + pad)
+            r0, r1 = max(h0, 0), min(h1, H)
+            for ow in range(OW):
+                w0 = ow * s - pad
+                w1 = min(w0 + k, W + pad)
+                c0, c1 = max(w0, 0), min(w1, W)
+                total = 0.0                     # float64 sum, rounded once to x's dtype on the store
+                for r in range(r0, r1):
+                    for c in range(c0, c1):
+                        total += xp[r, c]
+                d = (h1 - h0) * (w1 - w0) if count_include_pad else (r1 - r0) * (c1 - c0)
+                y[p, oh, ow] = total / d
+
+
+@njit(parallel=True, cache=True)
+def _avg_pool_backward_kernel(gy, H, W, k, s, pad, count_include_pad, gx):
+    P, OH, OW = gy.shape
+    for p in prange(P):
+        g = gx[p]
+        g[:] = 0
+        for oh in range(OH):
+            h0 = oh * s - pad
+            h1 = min(h0 + k, H + pad)
+            r0, r1 = max(h0, 0), min(h1, H)
+            for ow in range(OW):
+                w0 = ow * s - pad
+                w1 = min(w0 + k, W + pad)
+                c0, c1 = max(w0, 0), min(w1, W)
+                d = (h1 - h0) * (w1 - w0) if count_include_pad else (r1 - r0) * (c1 - c0)
+                share = gy[p, oh, ow] / d
+                for r in range(r0, r1):
+                    for c in range(c0, c1):
+                        g[r, c] += share
+
+
+def avg_pool2d_forward(x, k, stride=None, padding=0, count_include_pad=True):
+    """Average pooling: x (N, C, H, W) -> y (N, C, OH, OW), x's dtype.
+
+    y = sum of each window of the zero-padded x / d, d = k*k (count_include_pad)
+    or the number of real pixels in the window. stride defaults to k; padding
+    must be at most k / 2.
+    """
+    k, stride, padding = int(k), int(k if stride is None else stride), int(padding)
+    x = _as_float_array("avg_pool2d_forward", "x", x)
+    OH, OW = _check_pool("avg_pool2d_forward", x.shape, k, stride, padding)
+    N, C, H, W = x.shape
+    y = np.empty((N * C, OH, OW), x.dtype)
+    _avg_pool_forward_kernel(x.reshape(N * C, H, W), H, W, k, stride, padding, bool(count_include_pad), y)
+    return y.reshape(N, C, OH, OW)
+
+
+def avg_pool2d_backward(gy, x_shape, k, stride=None, padding=0, count_include_pad=True):
+    """Gradient of average pooling: gy (N, C, OH, OW) -> gx (x_shape), gy's dtype.
+
+    gx[n, c, h, w] = sum of gy[n, c, oh, ow] / d over the windows that hold (h, w).
+    """
+    k, stride, padding = int(k), int(k if stride is None else stride), int(padding)
+    gy = _as_float_array("avg_pool2d_backward", "gy", gy)
+    x_shape = tuple(int(d) for d in x_shape)
+    out_shape = x_shape[:2] + _check_pool("avg_pool2d_backward", x_shape, k, stride, padding)
+    if gy.shape != out_shape:
+        raise ValueError(f"avg_pool2d_backward: for x_shape {x_shape}, k={k}, stride={stride}, padding={padding} "
+                         f"expected gy of shape {out_shape}, got {gy.shape}")
+    N, C, H, W = x_shape
+    P = N * C
+    gx = np.empty((P, H, W), gy.dtype)
+    _avg_pool_backward_kernel(gy.reshape(P, *out_shape[2:]), H, W, k, stride, padding,
+                              bool(count_include_pad), gx)
     return gx.reshape(x_shape)

@@ -85,30 +85,33 @@ def col2im(gcols, x_shape, kh, kw, stride=1, pad_h=0, pad_w=0):
     return gxp[:, :, pad_h:pad_h + H, pad_w:pad_w + W].copy()
 
 
-def max_pool2d_forward(x, k, stride=None):
-    """y[n, c, oh, ow] = max of the k x k window at (oh*s, ow*s); argmax = h*W + w of the winner.
+def max_pool2d_forward(x, k, stride=None, padding=0):
+    """y[n, c, oh, ow] = max of the k x k window at (oh*s - p, ow*s - p); argmax = h*W + w of the winner.
 
-    x: (N, C, H, W) -> y, argmax: (N, C, OH, OW), OH = (H - k)//s + 1 (floor
-    mode, no padding). Ties: first maximum in row-major order (np.argmax);
-    a NaN wins its window.
+    x: (N, C, H, W) -> y, argmax: (N, C, OH, OW), OH = (H + 2p - k)//s + 1
+    (floor mode). The padding is -inf, so it never beats a real pixel, and
+    with p <= k/2 every window has one: the max is that of the window clipped
+    to the image. Ties: first maximum in row-major order (np.argmax); a NaN
+    wins its window.
     """
     s = k if stride is None else stride
     N, C, H, W = x.shape
-    OH, OW = (H - k) // s + 1, (W - k) // s + 1
+    OH, OW = (H + 2 * padding - k) // s + 1, (W + 2 * padding - k) // s + 1
     y = np.zeros((N, C, OH, OW), x.dtype)
     argmax = np.zeros((N, C, OH, OW), np.int32)
     for n in range(N):
         for c in range(C):
             for oh in range(OH):
                 for ow in range(OW):
-                    window = x[n, c, oh * s:oh * s + k, ow * s:ow * s + k]
-                    i, j = divmod(int(np.argmax(window)), k)  # np.argmax returns the first NaN
+                    h0, w0 = max(oh * s - padding, 0), max(ow * s - padding, 0)
+                    window = x[n, c, h0:oh * s - padding + k, w0:ow * s - padding + k]
+                    i, j = np.unravel_index(int(np.argmax(window)), window.shape)  # the first NaN, if any
                     y[n, c, oh, ow] = window[i, j]
-                    argmax[n, c, oh, ow] = (oh * s + i) * W + (ow * s + j)
+                    argmax[n, c, oh, ow] = (h0 + i) * W + (w0 + j)
     return y, argmax
 
 
-def max_pool2d_backward(gy, argmax, x_shape, k, stride=None):
+def max_pool2d_backward(gy, argmax, x_shape, k, stride=None, padding=0):
     """gx = 0 except at each window's winner, which gets gy (summed if it wins several windows)."""
     N, C, H, W = x_shape
     gx = np.zeros((N, C, H * W), gy.dtype)
@@ -118,6 +121,47 @@ def max_pool2d_backward(gy, argmax, x_shape, k, stride=None):
                 for ow in range(gy.shape[3]):
                     gx[n, c, argmax[n, c, oh, ow]] += gy[n, c, oh, ow]
     return gx.reshape(x_shape)
+
+
+def _avg_pool_divisors(H, W, OH, OW, k, s, padding, count_include_pad):
+    """d[oh, ow]: k*k, or the number of real (unpadded) pixels in window (oh, ow)."""
+    real = _pad(np.ones((1, 1, H, W)), padding, padding)[0, 0]
+    d = np.zeros((OH, OW))
+    for oh in range(OH):
+        for ow in range(OW):
+            d[oh, ow] = k * k if count_include_pad else real[oh * s:oh * s + k, ow * s:ow * s + k].sum()
+    return d
+
+
+def avg_pool2d_forward(x, k, stride=None, padding=0, count_include_pad=True):
+    """y[n, c, oh, ow] = sum of the k x k window of xpad at (oh*s, ow*s) / d[oh, ow].
+
+    xpad: x zero-padded by p; d = k*k (count_include_pad) or the number of
+    real pixels in the window. OH = (H + 2p - k)//s + 1 (floor mode).
+    """
+    s = k if stride is None else stride
+    N, C, H, W = x.shape
+    OH, OW = (H + 2 * padding - k) // s + 1, (W + 2 * padding - k) // s + 1
+    xp = _pad(x, padding, padding)
+    d = _avg_pool_divisors(H, W, OH, OW, k, s, padding, count_include_pad)
+    y = np.zeros((N, C, OH, OW), x.dtype)
+    for oh in range(OH):
+        for ow in range(OW):
+            y[:, :, oh, ow] = xp[:, :, oh * s:oh * s + k, ow * s:ow * s + k].sum(axis=(2, 3)) / d[oh, ow]
+    return y
+
+
+def avg_pool2d_backward(gy, x_shape, k, stride=None, padding=0, count_include_pad=True):
+    """gxpad[window (oh, ow)] += gy[:, :, oh, ow] / d[oh, ow]; the padding's share is cropped away."""
+    s = k if stride is None else stride
+    N, C, H, W = x_shape
+    OH, OW = gy.shape[2:]
+    d = _avg_pool_divisors(H, W, OH, OW, k, s, padding, count_include_pad)
+    gxp = np.zeros((N, C, H + 2 * padding, W + 2 * padding), gy.dtype)
+    for oh in range(OH):
+        for ow in range(OW):
+            gxp[:, :, oh * s:oh * s + k, ow * s:ow * s + k] += (gy[:, :, oh, ow] / d[oh, ow])[:, :, None, None]
+    return gxp[:, :, padding:padding + H, padding:padding + W].copy()
 
 
 def batch_norm_forward_train(x3, weight, bias, eps=1e-5, relu=False):
@@ -237,3 +281,36 @@ def winograd_output_adjoint(gy, TH, TW):
         for o in range(O):
             dM[:, o, t] = (AT.T @ g[n, o, 2 * ti:2 * ti + 2, 2 * tj:2 * tj + 2] @ AT).ravel()
     return dM
+
+
+def direct_conv2d_forward(x, w, b, stride, pad_h, pad_w):
+    """Grouped convolution by its definition: G = C / w.shape[1] groups, each an ordinary
+    convolution of its C/G input channels with its O/G filters.  x (N, C, H, W),
+    w (O, C/G, kh, kw), b (O,) or None.  Depthwise: w (C*m, 1, kh, kw)."""
+    C, Cg, O = x.shape[1], w.shape[1], w.shape[0]
+    G = C // Cg
+    Og = O // G
+    return np.concatenate([conv2d_direct(x[:, g * Cg:(g + 1) * Cg], w[g * Og:(g + 1) * Og],
+                                         None if b is None else b[g * Og:(g + 1) * Og], stride, (pad_h, pad_w))
+                           for g in range(G)], axis=1)
+
+
+def direct_conv2d_backward(gy, x, w, stride, pad_h, pad_w, need_x=True, need_w=True):
+    """(gx, gw) of direct_conv2d_forward: each gy[n, o, oh, ow] sent back along its window to the
+    input channels of o's group."""
+    s = stride if np.isscalar(stride) else stride[0]
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    Og = O // (C // Cg)
+    xp = _pad(x, pad_h, pad_w)
+    gxp, gw = np.zeros_like(xp), np.zeros_like(w)
+    for n in range(N):
+        for o in range(O):
+            c0 = (o // Og) * Cg
+            for oh in range(gy.shape[2]):
+                for ow in range(gy.shape[3]):
+                    window = (n, slice(c0, c0 + Cg), slice(oh * s, oh * s + kh), slice(ow * s, ow * s + kw))
+                    gxp[window] += gy[n, o, oh, ow] * w[o]
+                    gw[o] += gy[n, o, oh, ow] * xp[window]
+    gx = gxp[:, :, pad_h:pad_h + H, pad_w:pad_w + W]
+    return (gx if need_x else None), (gw if need_w else None)

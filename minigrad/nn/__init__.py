@@ -8,13 +8,14 @@ and buffers have PyTorch's names, so weights move between the two::
     print(nn.summary(model, (576,)))
 """
 from . import init
-from .layers import (BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, LeakyReLU, Linear,
-                     MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
+from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, BatchNormReLU2d, Conv2d, Dropout,
+                     Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
 from .module import IncompatibleKeys, Module, ModuleList, Parameter, RemovableHandle, Sequential, StateDictKeyError
 from .summary import summary
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "RemovableHandle", "IncompatibleKeys", "StateDictKeyError",
-    "Linear", "Conv2d", "MaxPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout", "Flatten",
+    "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
+    "BatchNormReLU2d", "Dropout", "Flatten",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity", "init", "summary",
 ]

@@ -69,17 +69,23 @@ class Linear(Module):
 class Conv2d(Module):
     """2-D cross-correlation.  x: (N, in_channels, H, W) -> (N, out_channels, H', W').
 
-    weight: (out_channels, in_channels, kh, kw); bias: (out_channels,).
+    weight: (out_channels, in_channels // groups, kh, kw); bias: (out_channels,).
     H' = (H + 2 * padding - kh) // stride + 1 (``padding="same"`` keeps H' = H at stride 1).
+    ``groups``: channels split into groups convolved separately; ``groups=in_channels`` is
+    a depthwise convolution (see ``F.conv2d``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True):
+                 bias: bool = True, groups: int = 1):
         super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must "
+                             f"be multiples of groups ({groups})")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = _pair(kernel_size, "Conv2d kernel_size")
         self.stride, self.padding = stride, padding
-        self.weight = Parameter(np.empty((out_channels, in_channels, *self.kernel_size), dtype=np.float32))
+        self.weight = Parameter(np.empty((out_channels, in_channels // groups, *self.kernel_size),
+                                         dtype=np.float32))
         if bias:
             self.bias = Parameter(np.empty(out_channels, dtype=np.float32))
         else:
@@ -87,16 +93,16 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self, generator=None) -> None:
-        """PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels * kh * kw."""
+        """PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels / groups * kh * kw."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
         if self.bias is not None:
-            fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+            fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
             bound = 1 / math.sqrt(fan_in) if fan_in else 0.0
             init.uniform_(self.bias, -bound, bound, generator)
 
     def forward(self, x):
         _check_ndim(f"Conv2d({self.in_channels}, {self.out_channels})", x, (4,), f"(N, {self.in_channels}, H, W)")
-        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding, groups=self.groups)
 
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -105,6 +111,8 @@ class Conv2d(Module):
             text += f", padding={self.padding!r}"
         elif self.padding != 0:
             text += f", padding={_pair_repr(self.padding)}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
         if self.bias is None:
             text += ", bias=False"
         return text
@@ -115,19 +123,67 @@ def _pair_repr(value) -> str:
 
 
 class MaxPool2d(Module):
-    """Maximum over kernel_size windows.  (N, C, H, W) -> (N, C, H', W'); stride defaults to kernel_size."""
+    """Maximum over kernel_size windows.  (N, C, H, W) -> (N, C, H', W'); stride defaults to kernel_size.
 
-    def __init__(self, kernel_size, stride=None):
+    H' = (H + 2 * padding - kernel_size) // stride + 1; the padding is -inf and at most kernel_size / 2.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
+        self.padding = padding
 
     def forward(self, x):
         _check_ndim("MaxPool2d", x, (4,), "(N, C, H, W)")
-        return F.max_pool2d(x, self.kernel_size, self.stride)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        text = f"kernel_size={self.kernel_size}, stride={self.stride}"
+        return text + (f", padding={self.padding}" if self.padding != 0 else "")
+
+
+class AvgPool2d(Module):
+    """Mean over kernel_size windows.  (N, C, H, W) -> (N, C, H', W'); stride defaults to kernel_size.
+
+    H' = (H + 2 * padding - kernel_size) // stride + 1; the padding is zeros, at most kernel_size / 2,
+    and left out of each window's mean when count_include_pad is False.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding, self.count_include_pad = padding, count_include_pad
+
+    def forward(self, x):
+        _check_ndim("AvgPool2d", x, (4,), "(N, C, H, W)")
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        text = f"kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != 0:
+            text += f", padding={self.padding}"
+        return text + ("" if self.count_include_pad else ", count_include_pad=False")
+
+
+class AdaptiveAvgPool2d(Module):
+    """Mean over an output_size grid of bins.  (N, C, H, W) -> (N, C, OH, OW) for any H, W.
+
+    output_size is OH (square) or (OH, OW); 1 is global average pooling, the usual head of a CNN
+    before its classifier.
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        _check_ndim("AdaptiveAvgPool2d", x, (4,), "(N, C, H, W)")
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 class _BatchNorm(Module):
@@ -157,13 +213,15 @@ class _BatchNorm(Module):
         self.running_mean[...] = 0
         self.running_var[...] = 1
 
+    _function = staticmethod(F.batch_norm)
+
     def forward(self, x):
         name = f"{type(self).__name__}({self.num_features})"
         _check_ndim(name, x, self._input_ndims, self._input_text.format(c=self.num_features))
         if x.shape[1] != self.num_features:
             raise ValueError(f"{name}: expected {self.num_features} channels on axis 1, got shape {tuple(x.shape)}")
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training, self.momentum, self.eps)
+        return self._function(x, self.running_mean, self.running_var, self.weight, self.bias,
+                              self.training, self.momentum, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
@@ -179,6 +237,14 @@ class BatchNorm2d(_BatchNorm):
     __doc__ = _BatchNorm.__doc__ + "\n    x: (N, C, H, W); statistics over N, H and W.\n"
     _input_ndims = (4,)
     _input_text = "(N, {c}, H, W)"
+
+
+class BatchNormReLU2d(BatchNorm2d):
+    """``BatchNorm2d`` followed by ``ReLU``, fused into one op when training (see
+    ``F.batch_norm_relu``).  Same parameters, buffers and state-dict keys as a BatchNorm2d, so
+    its weights load into PyTorch's ``BatchNorm2d`` (with a ``ReLU`` after it) and back."""
+
+    _function = staticmethod(F.batch_norm_relu)
 
 
 class Dropout(Module):

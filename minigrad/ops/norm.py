@@ -57,7 +57,7 @@ class BatchNorm(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, momentum=0.1, eps=1e-5):
+    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, momentum=0.1, eps=1e-5, relu=False):
         from ..kernels.norm import batch_norm_forward_train
 
         x3 = _view3(x)
@@ -69,26 +69,41 @@ class BatchNorm(Function):
         if momentum is None:
             raise ValueError("batch_norm: momentum=None (cumulative average) is not supported; "
                              "give a number such as 0.1")
-        y3, mean, invstd = batch_norm_forward_train(x3, weight, bias, eps)
+        y3, mean, invstd = batch_norm_forward_train(x3, weight, bias, eps, relu)
         m = float(momentum)
         if running_mean is not None:
             running_mean[...] = (1 - m) * running_mean + m * mean.astype(np.float64)
         if running_var is not None:
             var = (1.0 / np.square(invstd.astype(np.float64)) - eps) * (M / (M - 1))
             running_var[...] = (1 - m) * running_var + m * var
-        ctx.save_for_backward(x3, mean, invstd, weight)
+        ctx.save_for_backward(x3, mean, invstd, weight, y3 if relu else None)
         return y3.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, gy):
         from ..kernels.norm import batch_norm_backward
 
-        x3, mean, invstd, weight = ctx.saved_tensors
-        gx3, gw, gb = batch_norm_backward(gy.reshape(x3.shape), x3, mean, invstd, weight)
+        x3, mean, invstd, weight, y3 = ctx.saved_tensors
+        gx3, gw, gb = batch_norm_backward(gy.reshape(x3.shape), x3, mean, invstd, weight, y3)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         return (gx3.reshape(gy.shape) if need_x else None,
                 gw if need_w else None,
                 gb if need_b else None)
+
+
+class BatchNormReLU(BatchNorm):
+    """Training-mode batch norm fused with the ReLU after it: y = max(BatchNorm(x), 0).
+
+    One pass fewer over the activations each way than the two ops apart, and no separate
+    ReLU output or mask: the kernel writes max(y, 0) directly, and backward masks gy by
+    y > 0 inside the batch-norm gradient's own loops.
+
+    Gradients: those of :class:`BatchNorm` with gy replaced by gy * (y > 0).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, momentum=0.1, eps=1e-5):
+        return BatchNorm.forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, relu=True)
 
 
 class BatchNormEval(Function):
@@ -146,3 +161,14 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         return BatchNorm.apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
                                momentum=momentum, eps=eps)
     return BatchNormEval.apply(x, weight, bias, running_mean=running_mean, running_var=running_var, eps=eps)
+
+
+def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """``relu(batch_norm(x, ...))`` with the same arguments as :func:`batch_norm`; in training one
+    fused op (:class:`BatchNormReLU`), in evaluation the two ops (an affine map, then ReLU)."""
+    from .activation import relu
+
+    if training:
+        return BatchNormReLU.apply(x, weight, bias, running_mean=_as_array(running_mean),
+                                   running_var=_as_array(running_var), momentum=momentum, eps=eps)
+    return relu(batch_norm(x, running_mean, running_var, weight, bias, False, momentum, eps))

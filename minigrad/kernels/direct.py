@@ -1,0 +1,163 @@
+"""Direct convolution, without im2col: for few channels per group, depthwise above all.
+
+A grouped convolution of x (N, C, H, W) with w (O, C/G, kh, kw) in G groups, stride s and
+zero padding (ph, pw) is (output channel o in group g = o // (O/G) reads the C/G input
+channels of that group, starting at c0 = g * C/G)
+
+    y[n, o, oh, ow] = b[o] + sum_{cc, i, j} w[o, cc, i, j] * xpad[n, c0 + cc, oh*s + i, ow*s + j]
+
+and its gradients are
+
+    gx[n, c0 + cc] = every gy[n, o, oh, ow] * w[o, cc, i, j] added back at (oh*s + i, ow*s + j)
+    gw[o, cc, i, j] = sum_{n, oh, ow} gy[n, o, oh, ow] * xpad[n, c0 + cc, oh*s + i, ow*s + j]
+
+A depthwise convolution is G = C (each channel filtered on its own, C/G = 1); an ordinary
+one is G = 1.
+
+Why not im2col here: im2col copies every input pixel kh*kw times and hands BLAS a matrix
+product with only C/G * kh * kw terms per sum.  With one channel per group (depthwise: 9
+multiply-adds per value read) or a handful (a network's first layers), that product is
+too thin for BLAS to run fast and the copy costs more than the arithmetic.  These kernels
+instead copy each image once into a zero-padded scratch buffer (small enough to stay in
+cache) and let every tap (i, j) add a shifted plane of it into the output: one contiguous
+loop per tap that LLVM vectorises.  Backward does the input and the weight gradient in the
+same pass over gy and x.
+
+Work is split over images (``prange`` over N): each image owns its planes of y and gx and
+its own slice of a per-image weight gradient that is summed afterwards (N*O*C/G*kh*kw
+numbers), so there are no write races.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .conv import _as_float_array, _check_geometry
+
+
+# Reassociation lets LLVM vectorise the sums over a row (the weight gradient's dot products);
+# it changes only the order of float additions.  No NaN/inf flags: NaNs must still propagate.
+FAST = {"reassoc", "contract"}
+
+
+@njit(parallel=True, cache=True, fastmath=FAST)
+def _forward_kernel(x, w, b, s, ph, pw, y):
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    Og = O // (C // Cg)          # output channels per group
+    OH, OW = y.shape[2], y.shape[3]
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    # Row t of a padded plane starts at t*Wp: at stride 1, output (oh, ow) of tap (i, j) reads
+    # flat position oh*Wp + ow + (i*Wp + j).  Computing the output Wp wide (the last Wp - OW
+    # columns are thrown away) turns each tap into ONE contiguous loop over the whole plane.
+    L = (OH - 1) * Wp + OW if s == 1 else OW
+    for n in prange(N):
+        xp = np.zeros((C, Hp * Wp), x.dtype)  # the border stays zero: only the interior is written
+        for c in range(C):
+            for h in range(H):
+                xp[c, (h + ph) * Wp + pw:(h + ph) * Wp + pw + W] = x[n, c, h]
+        acc = np.empty(L, x.dtype)
+        for o in range(O):
+            c0 = (o // Og) * Cg
+            if s == 1:
+                acc[:] = b[o]
+                for cc in range(Cg):
+                    for i in range(kh):
+                        for j in range(kw):
+                            # A view, not xp[c, t + i*Wp + j]: an index numba cannot prove non-negative
+                            # gets a wrap-around test that stops LLVM from vectorising the loop.
+                            wv, src = w[o, cc, i, j], xp[c0 + cc, i * Wp + j:]
+                            for t in range(L):
+                                acc[t] += wv * src[t]
+                for oh in range(OH):
+                    y[n, o, oh] = acc[oh * Wp:oh * Wp + OW]
+            else:                    # strided: row by row
+                for oh in range(OH):
+                    acc[:] = b[o]
+                    for cc in range(Cg):
+                        for i in range(kh):
+                            for j in range(kw):
+                                wv, src = w[o, cc, i, j], xp[c0 + cc, (oh * s + i) * Wp + j:]
+                                for ow in range(OW):
+                                    acc[ow] += wv * src[ow * s]
+                    y[n, o, oh] = acc[:OW]
+
+
+@njit(parallel=True, cache=True, fastmath=FAST)
+def _backward_kernel(x, w, gy, s, ph, pw, need_x, need_w, gx, gw_per_image):
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    Og = O // (C // Cg)
+    OH, OW = gy.shape[2], gy.shape[3]
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    L = (OH - 1) * s * Wp + (OW - 1) * s + 1
+    for n in prange(N):
+        xp = np.zeros((C, Hp * Wp), x.dtype)
+        if need_w:
+            for c in range(C):
+                for h in range(H):
+                    xp[c, (h + ph) * Wp + pw:(h + ph) * Wp + pw + W] = x[n, c, h]
+        gxp = np.zeros((C, Hp * Wp) if need_x else (1, 1), x.dtype)
+        # gy laid out Wp wide like forward's output, the extra columns zero: then every tap's
+        # input gradient and weight gradient are single contiguous loops too (stride s spreads
+        # output (oh, ow) to flat position oh*s*Wp + ow*s).
+        g = np.zeros(L, x.dtype)
+        for o in range(O):
+            c0 = (o // Og) * Cg
+            for oh in range(OH):
+                for ow in range(OW):
+                    g[oh * s * Wp + ow * s] = gy[n, o, oh, ow]
+            for cc in range(Cg):
+                for i in range(kh):
+                    for j in range(kw):
+                        if need_x:
+                            wv, dst = w[o, cc, i, j], gxp[c0 + cc, i * Wp + j:]
+                            for t in range(L):
+                                dst[t] += wv * g[t]
+                        if need_w:
+                            total, src = x.dtype.type(0), xp[c0 + cc, i * Wp + j:]
+                            for t in range(L):
+                                total += g[t] * src[t]
+                            gw_per_image[n, o, cc, i, j] = total
+        if need_x:
+            for c in range(C):
+                for h in range(H):
+                    gx[n, c, h] = gxp[c, (h + ph) * Wp + pw:(h + ph) * Wp + pw + W]
+
+
+def _check(op, x, w, stride, pad_h, pad_w):
+    C = x.shape[1]
+    O, Cg, kh, kw = w.shape
+    if Cg < 1 or C % Cg or O % (C // Cg):
+        raise ValueError(f"{op}: expected w of shape (O, C/groups, kh, kw) with C={C} and O multiples of "
+                         f"groups, got w {w.shape}")
+    sh, sw, OH, OW = _check_geometry(op, x.shape, kh, kw, stride, pad_h, pad_w)
+    if sh != sw:
+        raise ValueError(f"{op}: the kernel takes one stride for both axes, got {(sh, sw)}")
+    return C // Cg, sh, OH, OW
+
+
+def direct_conv2d_forward(x, w, b, stride, pad_h, pad_w):
+    """y (N, O, OH, OW) of the grouped convolution above, G = C / w.shape[1]; b (O,) or None."""
+    x = _as_float_array("direct_conv2d", "x", x)
+    w = _as_float_array("direct_conv2d", "w", w).astype(x.dtype, copy=False)
+    _, s, OH, OW = _check("direct_conv2d", x, w, stride, pad_h, pad_w)
+    y = np.empty((x.shape[0], w.shape[0], OH, OW), x.dtype)
+    bias = np.zeros(w.shape[0], x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
+    _forward_kernel(x, w, bias, s, pad_h, pad_w, y)
+    return y
+
+
+def direct_conv2d_backward(gy, x, w, stride, pad_h, pad_w, need_x=True, need_w=True):
+    """(gx, gw) of the grouped convolution above, None for one not asked for.  The bias's
+    gradient, gy summed over (N, OH, OW), is left to the caller."""
+    gy = _as_float_array("direct_conv2d_backward", "gy", gy)
+    x = _as_float_array("direct_conv2d_backward", "x", x).astype(gy.dtype, copy=False)
+    w = _as_float_array("direct_conv2d_backward", "w", w).astype(gy.dtype, copy=False)
+    _, s, OH, OW = _check("direct_conv2d_backward", x, w, stride, pad_h, pad_w)
+    if gy.shape != (x.shape[0], w.shape[0], OH, OW):
+        raise ValueError(f"direct_conv2d_backward: gy has shape {gy.shape}, the output's is "
+                         f"{(x.shape[0], w.shape[0], OH, OW)}")
+    gx = np.empty(x.shape if need_x else (0, 0, 0, 0), gy.dtype)
+    gw_per_image = np.empty((x.shape[0], *w.shape) if need_w else (0, 0, 0, 0, 0), gy.dtype)
+    _backward_kernel(x, w, gy, s, pad_h, pad_w, need_x, need_w, gx, gw_per_image)
+    return (gx if need_x else None), (gw_per_image.sum(axis=0) if need_w else None)
+
