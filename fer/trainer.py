@@ -140,9 +140,9 @@ class Trainer:
     def __init__(self, settings, splits, run_dir, log=print, progress=True):
         self.settings, self.splits, self.run_dir = settings, splits, Path(run_dir)
         self.log, self.progress = log, progress
-        cutout, alpha, crop = (settings.get(key, 0) for key in ("cutout", "mixup", "crop"))  # (absent from older runs)
-        if cutout < 0 or alpha < 0 or crop < 0:
-            raise ValueError(f"cutout, mixup and crop must be >= 0, got {cutout}, {alpha} and {crop}")
+        for key in ("cutout", "mixup", "crop"):  # (absent from older runs' settings)
+            if settings.get(key, 0) < 0:
+                raise ValueError(f"{key} must be >= 0, got {settings[key]}")
         self.architecture = architecture(settings["model"], **settings["model_config"])
         minigrad.manual_seed(settings["seed"])  # the initial weights
         self.model = from_architecture(self.architecture)

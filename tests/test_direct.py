@@ -121,7 +121,7 @@ def test_gradcheck_directconv2d(x_shape, w_shape, bias, stride, padding):
 def test_gradcheck_directconv2d_input_only_and_weight_only(x_shape, w_shape, stride, padding):
     """Backward with need_x or need_w False skips half its work; the other half must stay right."""
     x, w, b = rand(*x_shape, seed=4), rand(*w_shape, seed=5), rand(w_shape[0], seed=6)
-    conv = lambda a, c, d=None: direct_conv2d(a, c, d, stride, padding)  # noqa: E731
+    conv = lambda a, c, d=None: direct_conv2d(a, c, d, stride, padding, x_shape[1] // w_shape[1])  # noqa: E731
     assert conv(Tensor(x, requires_grad=True), Tensor(w)).grad_fn is DirectConv2d
     assert gradcheck(lambda t: conv(t, Tensor(w)), Tensor(x, requires_grad=True))
     assert gradcheck(lambda t: conv(Tensor(x), t), Tensor(w, requires_grad=True))
@@ -312,7 +312,7 @@ def test_direct_and_pointwise_functions_match_the_general_convolution():
     dense = np.zeros((8, 4, 3, 3))
     for o in range(8):
         dense[o, o // 2] = wd[o, 0]
-    np.testing.assert_allclose(direct_conv2d(Tensor(x), Tensor(wd), Tensor(b), 2, 1).data,
+    np.testing.assert_allclose(direct_conv2d(Tensor(x), Tensor(wd), Tensor(b), 2, 1, groups=4).data,
                                R.conv2d_direct(x, dense, b, 2, 1), rtol=1e-12, atol=1e-12)
     wf = rand(8, 4, 3, 3, seed=45)          # groups = 1
     np.testing.assert_allclose(direct_conv2d(Tensor(x), Tensor(wf), Tensor(b), 1, (1, 0)).data,
@@ -493,15 +493,15 @@ def test_direct_function_errors_name_the_shapes():
     with pytest.raises(ValueError, match=r"\(2,4,7,7\).*\(4,3,3,3\)"):
         direct_conv2d(x, Tensor(np.zeros((4, 3, 3, 3), np.float32)))        # 3 channels a group of 4
     with pytest.raises(ValueError, match=r"\(2,4,7,7\).*\(6,1,3,3\)"):
-        direct_conv2d(x, Tensor(np.zeros((6, 1, 3, 3), np.float32)))        # 6 outputs in 4 groups
+        direct_conv2d(x, Tensor(np.zeros((6, 1, 3, 3), np.float32)), groups=4)    # 6 outputs in 4 groups
     with pytest.raises(ValueError, match="one stride for both axes"):
-        direct_conv2d(x, Tensor(np.zeros((4, 1, 3, 3), np.float32)), stride=(2, 1))
+        direct_conv2d(x, Tensor(np.zeros((4, 1, 3, 3), np.float32)), stride=(2, 1), groups=4)
     with pytest.raises(ValueError, match="one stride for both axes"):
         F.conv2d(x, Tensor(np.zeros((4, 1, 3, 3), np.float32)), stride=(2, 1), groups=4, algorithm="direct")
     with pytest.raises(TypeError, match="share one floating dtype"):
-        direct_conv2d(x, Tensor(np.zeros((4, 1, 3, 3), np.float64)))
+        direct_conv2d(x, Tensor(np.zeros((4, 1, 3, 3), np.float64)), groups=4)
     with pytest.raises(ValueError, match="larger than the padded input"):
-        direct_conv2d(Tensor(np.zeros((1, 2, 2, 2), np.float32)), Tensor(np.zeros((2, 1, 3, 3), np.float32)))
+        direct_conv2d(Tensor(np.zeros((1, 2, 2, 2), np.float32)), Tensor(np.zeros((2, 1, 3, 3), np.float32)), groups=2)
 
 
 def test_nn_conv2d_groups_errors():
@@ -531,7 +531,7 @@ def test_pointwise_same_padding_needs_stride_one_like_im2col():
 FLOAT32_CASES = {
     "depthwise": (lambda x, w, b: F.conv2d(x, w, b, padding=1, groups=3), (3, 1, 3, 3)),
     "depthwise_strided_m2": (lambda x, w, b: F.conv2d(x, w, b, stride=2, groups=3), (6, 1, 3, 3)),
-    "direct_function": (lambda x, w, b: direct_conv2d(x, w, b, 2, 1), (3, 1, 3, 3)),
+    "direct_function": (lambda x, w, b: direct_conv2d(x, w, b, 2, 1, groups=3), (3, 1, 3, 3)),
     "direct_grouped": (lambda x, w, b: F.conv2d(x, w, b, padding=1, groups=3), (6, 1, 3, 3)),
     "direct_ordinary": (lambda x, w, b: F.conv2d(x, w, b, padding=1, algorithm="direct"), (4, 3, 3, 3)),
     "pointwise": (lambda x, w, b: F.conv2d(x, w, b), (4, 3, 1, 1)),

@@ -12,6 +12,7 @@ import minigrad.functional as F
 from minigrad import Tensor, gradcheck, nn
 from minigrad.kernels import reference
 from minigrad.ops.conv import Conv2d
+from minigrad.ops.direct import DirectConv2d
 from minigrad.ops.dropout import Dropout
 from minigrad.ops.norm import BatchNorm, BatchNormEval, BatchNormReLU
 from minigrad.ops.pool import MaxPool2d
@@ -122,19 +123,22 @@ def test_winograd_in_several_chunks_of_images_matches_im2col(monkeypatch):
 
 def test_conv2d_algorithm_is_checked():
     x, w = Tensor(rand(1, 2, 6, 6)), Tensor(rand(3, 2, 3, 3))
-    with pytest.raises(ValueError, match="algorithm must be 'auto', 'im2col' or 'winograd', got 'fft'"):
+    with pytest.raises(ValueError, match="algorithm must be 'auto', 'im2col', 'winograd' or 'direct', got 'fft'"):
         F.conv2d(x, w, algorithm="fft")
     with pytest.raises(ValueError, match=r"algorithm='winograd' needs a 3x3 kernel, stride 1.*stride 2"):
         F.conv2d(x, w, stride=2, algorithm="winograd")
-    # auto: Winograd for a 3x3 stride-1 convolution of enough channels and tiles, im2col otherwise
-    from minigrad.ops.conv import WINOGRAD_MIN_CHANNELS as C, WINOGRAD_MIN_TILES as T
+    # auto: Winograd for a 3x3 stride-1 convolution of enough channels and tiles; direct loops for
+    # few channels in and out; im2col otherwise
+    from minigrad.ops.conv import DIRECT_MAX_CHANNEL_PRODUCT as D, WINOGRAD_MIN_CHANNELS as C, WINOGRAD_MIN_TILES as T
 
     x = Tensor(rand(4 * T // 1024, C, 32, 32, dtype=np.float32))   # exactly T tiles of 2x2 outputs
-    w = Tensor(rand(3, C, 3, 3, dtype=np.float32), requires_grad=True)
+    O = D // (C - 1) + 1                                             # C-1 inputs x O outputs: just over D
+    w = Tensor(rand(O, C, 3, 3, dtype=np.float32), requires_grad=True)
     assert F.conv2d(x, w, padding=1).grad_fn is WinogradConv2d
     assert F.conv2d(x, w, stride=2).grad_fn is Conv2d               # stride 2
     assert F.conv2d(x[:, :C - 1], w[:, :C - 1], padding=1).grad_fn is Conv2d   # too few channels
     assert F.conv2d(x[:, :, :30], w, padding=1).grad_fn is Conv2d    # too few tiles
+    assert F.conv2d(x[:, :C - 1], w[:D // (C - 1), :C - 1], padding=1).grad_fn is DirectConv2d
 
 
 def test_gradcheck_conv2d_input_only_and_weight_only():

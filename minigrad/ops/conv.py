@@ -263,7 +263,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
     if algorithm == "winograd":
         return WinogradConv2d.apply(x, w, b, padding)
     if algorithm == "direct":
-        return DirectConv2d.apply(x, w, b, stride, padding)
+        return DirectConv2d.apply(x, w, b, stride, padding, groups)
     if groups == 1:
         return Conv2d.apply(x, w, b, stride, padding)
     c, o = x_shape[1] // groups, w_shape[0] // groups

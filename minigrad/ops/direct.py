@@ -34,10 +34,9 @@ class DirectConv2d(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, w, b, stride, padding):
+    def forward(ctx, x, w, b, stride, padding, groups):
         from ..kernels.direct import direct_conv2d_forward
 
-        groups = x.shape[1] // w.shape[1] if x.ndim == 4 and w.ndim == 4 and w.shape[1] else 1
         _check_conv_inputs(x, w, b, groups)
         (sh, sw), pad_h, pad_w, _, _ = conv2d_geometry(x.shape, w.shape, stride, padding)
         if sh != sw:
@@ -56,13 +55,13 @@ class DirectConv2d(Function):
         if need_x or need_w:
             gx, gw = direct_conv2d_backward(gy, x, w, *ctx.geometry, need_x=need_x, need_w=need_w)
         gb = gy.sum(axis=(0, 2, 3)) if need_b and ctx.has_bias else None
-        return gx, gw, gb, None, None
+        return gx, gw, gb, None, None, None
 
 
-def direct_conv2d(x, w, b=None, stride=1, padding=0):
-    """``F.conv2d(x, w, b, stride, padding, groups=C // w.shape[1])`` by direct loops (see
-    :class:`DirectConv2d`); ``w`` of shape (C, 1, kh, kw) is a depthwise convolution."""
-    return DirectConv2d.apply(x, w, b, stride, padding)
+def direct_conv2d(x, w, b=None, stride=1, padding=0, groups=1):
+    """``F.conv2d(x, w, b, stride, padding, groups)`` by direct loops (see :class:`DirectConv2d`);
+    ``groups=C`` with ``w`` of shape (C, 1, kh, kw) is a depthwise convolution."""
+    return DirectConv2d.apply(x, w, b, stride, padding, groups)
 
 
 class PointwiseConv2d(Function):
