@@ -461,7 +461,7 @@ def format_table(rows, peak_gflops, stream_gbytes=None):
     for group, what, engine, result in rows:
         seen.setdefault((group, what), {})[engine] = result
     for (group, what), results in seen.items():
-        mine = results.get("minigrad") or results.get("numpy")
+        mine = results.get("minigrad") or results.get("numpy") or results.get("numba")
         torch_results = [r for e, r in results.items() if e.startswith("torch") and r]
         best = min(torch_results, key=lambda r: r["seconds"]) if torch_results else None
         unit = "images/s" if group in ("train", "infer") and not what.endswith("batch 1") else "ms"

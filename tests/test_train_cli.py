@@ -260,7 +260,7 @@ def test_explicit_flags_override_the_preset_which_overrides_defaults():
     quick = presets.resolve("best", None, True, {"epochs": 7})
     assert quick["data"] == "synthetic" and quick["epochs"] == 7 and quick["model"] == "xception"
     assert presets.resolve(None, "xception")["preset"] == "fast"
-    assert presets.resolve(None, "vgg")["preset"] is None and presets.resolve(None, "vgg")["lr"] == 1e-3
+    assert presets.resolve(None, "vgg")["preset"] == "narrow-vgg"
 
 
 def test_model_config_merges_preset_quick_and_typed_keys():
