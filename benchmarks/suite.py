@@ -23,7 +23,7 @@ Cases:
 * ``train-fast-64-<engine>``: a training step of the ``fast`` preset's network on 44x44 crops.
 * ``stream``: a parallel memory copy, the bandwidth that memory-bound kernels can reach.
 * ``compile-cold`` / ``compile-warm``: time to the end of the first training step
-  of a small CNN+DNN touching every kernel, with an empty numba cache and then with
+  of a small CNN, DNN and mini-Xception touching every kernel, with an empty numba cache and then with
   the cache that the cold run filled.  ``import``: ``import minigrad``.
 
 A measurement, not a test: nothing here asserts a timing.
@@ -301,10 +301,11 @@ def run_case(case, threads, quick):
         sys.path.insert(0, str(ROOT))
         import minigrad
         import minigrad.functional as F
-        from fer.models import seed_cnn, seed_dnn
+        from fer.models import seed_cnn, seed_dnn, xception
 
         x, y = batch(8)
-        for model in (seed_cnn(widths=(4, 4, 4, 4), dense=(8, 8, 8)), seed_dnn(hidden=(8, 8))):
+        for model in (seed_cnn(widths=(4, 4, 4, 4), dense=(8, 8, 8)), seed_dnn(hidden=(8, 8)),
+                      xception(stem=(4,), widths=(4, 8))):
             loss = F.cross_entropy(model(minigrad.Tensor(x)), y)
             loss.backward()
             model.eval()

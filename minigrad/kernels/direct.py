@@ -132,14 +132,14 @@ def _check(op, x, w, stride, pad_h, pad_w):
     sh, sw, OH, OW = _check_geometry(op, x.shape, kh, kw, stride, pad_h, pad_w)
     if sh != sw:
         raise ValueError(f"{op}: the kernel takes one stride for both axes, got {(sh, sw)}")
-    return C // Cg, sh, OH, OW
+    return sh, OH, OW
 
 
 def direct_conv2d_forward(x, w, b, stride, pad_h, pad_w):
     """y (N, O, OH, OW) of the grouped convolution above, G = C / w.shape[1]; b (O,) or None."""
     x = _as_float_array("direct_conv2d", "x", x)
     w = _as_float_array("direct_conv2d", "w", w).astype(x.dtype, copy=False)
-    _, s, OH, OW = _check("direct_conv2d", x, w, stride, pad_h, pad_w)
+    s, OH, OW = _check("direct_conv2d", x, w, stride, pad_h, pad_w)
     y = np.empty((x.shape[0], w.shape[0], OH, OW), x.dtype)
     bias = np.zeros(w.shape[0], x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     _forward_kernel(x, w, bias, s, pad_h, pad_w, y)
@@ -152,7 +152,7 @@ def direct_conv2d_backward(gy, x, w, stride, pad_h, pad_w, need_x=True, need_w=T
     gy = _as_float_array("direct_conv2d_backward", "gy", gy)
     x = _as_float_array("direct_conv2d_backward", "x", x).astype(gy.dtype, copy=False)
     w = _as_float_array("direct_conv2d_backward", "w", w).astype(gy.dtype, copy=False)
-    _, s, OH, OW = _check("direct_conv2d_backward", x, w, stride, pad_h, pad_w)
+    s, OH, OW = _check("direct_conv2d_backward", x, w, stride, pad_h, pad_w)
     if gy.shape != (x.shape[0], w.shape[0], OH, OW):
         raise ValueError(f"direct_conv2d_backward: gy has shape {gy.shape}, the output's is "
                          f"{(x.shape[0], w.shape[0], OH, OW)}")
