@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fer.augment import Augmenter  # noqa: E402
+from fer.data.augment import Augmenter  # noqa: E402
 from fer.data import load_file, to_float  # noqa: E402
-from fer.synthetic import make_faces  # noqa: E402
+from fer.data.synthetic import make_faces  # noqa: E402
 
 REAL_FILE = Path(__file__).resolve().parents[2] / "shared/data/fer2013/fer2013.csv.gz"
 

@@ -117,10 +117,8 @@ def bench_layer(C, H, O, k, pad, N, R, rng):
         if counted:
             spent.append(ms)
 
-    row("im2col (out=)", x.shape, best_ms(lambda: K.im2col(x, k, k, 1, pad, pad, out=cols), R),
+    row("im2col", x.shape, best_ms(lambda: K.im2col(x, k, k, 1, pad, pad), R),
         best_ms(lambda: np_im2col(x, k, pad), R), x.nbytes + cols.nbytes)
-    row("im2col (fresh alloc)", x.shape, best_ms(lambda: K.im2col(x, k, k, 1, pad, pad), R),
-        0, x.nbytes + cols.nbytes, counted=False)
     row("col2im", cols.shape, best_ms(lambda: K.col2im(cols, x.shape, k, k, 1, pad, pad), R),
         best_ms(lambda: np_col2im(cols, x.shape, k, pad), R), x.nbytes + cols.nbytes)
 
@@ -160,7 +158,7 @@ def main():
         kernel_total += spent
         print()
     print(f"forward GEMMs {gemm_total:.0f} ms (a training step runs three GEMMs a conv: about "
-          f"{3 * gemm_total:.0f} ms);\ndata movement of one step (im2col out=, col2im, both transposes, "
+          f"{3 * gemm_total:.0f} ms);\ndata movement of one step (im2col, col2im, both transposes, "
           f"BN fwd+bwd, pool fwd+bwd) {kernel_total:.0f} ms")
 
 

@@ -1,9 +1,20 @@
 """fer: facial-expression recognition on FER2013, built on minigrad.
 
-The package reads FER2013 in its common layouts (``fer.data``), makes a
-built-in synthetic face set when no FER2013 is at hand (``fer.synthetic``),
-augments training batches (``fer.augment``), and trains, evaluates and
-explains the two seed models (a CNN and a dense network of the same size).
+It trains, evaluates and explains the study's two seed models (a CNN and a dense
+network of the same size) and the efficient networks.  Its parts:
+
+- ``fer.data``: FER2013 in its common layouts, the built-in synthetic faces when none
+  is at hand, the cache, and the augmentation of training batches;
+- ``fer.models``, ``fer.residual``: the networks; ``fer.presets``: the training recipes;
+- ``fer.trainer`` (the loop), ``fer.budget`` (the time budget), ``fer.runs`` (run folders),
+  ``fer.inference`` and ``fer.metrics``;
+- ``fer.explain``: saliency maps, their sanity checks, filter visualisation, their plots;
+- ``fer.report``: the study's answers on one page.
+
+The command lines are ``python -m fer.<command>``: ``train``, ``evaluate``, ``predict``,
+``saliency``, ``filters``, ``report``, ``compare``; each is a thin module (the report's is
+``fer/report/__main__.py``) over the libraries, with the pieces they share in
+``fer.cli_common``.  No library imports a command line.
 
 ``LABELS[k]`` is the name of class ``k``, in FER2013's numbering.
 """

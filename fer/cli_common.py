@@ -1,35 +1,42 @@
-"""What every ``python -m fer.<command>`` shares: the data options, and
-turning user errors into one line on stderr instead of a traceback.
+"""What every ``python -m fer.<command>`` shares: its common options, loading the run
+and data it works on, and turning user errors into one line on stderr instead of a
+traceback.
 
     def main(argv=None):
         parser = argparse.ArgumentParser(description=...)
-        add_data_args(parser)
+        add_run_args(parser)                 # RUN, --checkpoint, --split, the data options
+        add_threads_arg(parser)
         args = parser.parse_args(argv)
-        splits = load_splits(args.data, skip_bad_rows=args.skip_bad_rows)
+        use_threads(args)                    # before NumPy's thread pools start
+        model, splits, split, dataset = load_run_and_data(args)
         ...
 
     if __name__ == "__main__":
         run_cli(main)
+
+Nothing here imports NumPy or the engine at the top: a command's ``--help`` stays quick,
+and ``--threads`` is read before the thread pools are made (see :mod:`fer.threads`).
+Only the command modules import this one; the libraries raise :mod:`fer.errors`' errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
-from fer.formats import DataError, DataWarning
-
-
-class UsageError(ValueError):
-    """A mistake in what the user asked for (a bad option value, a checkpoint
-    that does not fit the model); reported like a DataError."""
-
+from .errors import DataError, DataWarning, UsageError
 
 # Errors that are the user's to fix: reported in one line, exit status 2.
 USER_ERRORS = (DataError, UsageError, FileNotFoundError)
 
+# fer.inference.TTA_MODES, spelt out here so that --help need not import the engine (a test
+# checks that the two agree).
+TTA_CHOICES = ("none", "flip", "flip-shift")
 
+
+# ------------------------------------------------------------------ options
 def add_data_args(parser: argparse.ArgumentParser, val_default: str = "0.1") -> None:
     """Add --data, --skip-bad-rows and --val-fraction.
 
@@ -58,6 +65,93 @@ def _fraction(text: str) -> float:
     return value
 
 
+def add_threads_arg(parser: argparse.ArgumentParser,
+                    help: str = "CPU threads for numba kernels and BLAS (default: all cores)") -> None:
+    """Add --threads N; :func:`use_threads` applies it."""
+    parser.add_argument("--threads", type=int, metavar="N", help=help)
+
+
+def use_threads(args: argparse.Namespace) -> None:
+    """Limit the numba and BLAS threads to ``--threads`` when it was given: call it
+    first thing after parsing, before anything loads NumPy's thread pools."""
+    if args.threads:
+        from .threads import limit_threads
+
+        limit_threads(args.threads)
+
+
+def add_checkpoint_arg(parser: argparse.ArgumentParser, runs: str = "the run") -> None:
+    """Add --checkpoint best|last (:data:`fer.runs.CHECKPOINTS`)."""
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                        help=f"which weights of {runs} (default best)")
+
+
+def add_run_args(parser: argparse.ArgumentParser, images: str = "the images") -> None:
+    """Add what a command that explains one trained run needs: RUN, --checkpoint, --split
+    (where ``images`` come from) and the data options, which default to the run's own."""
+    parser.add_argument("run", metavar="RUN", help="run folder written by python -m fer.train")
+    add_checkpoint_arg(parser)
+    parser.add_argument("--split", choices=("val", "test"), help=f"where {images} come from (default test)")
+    add_data_args(parser, val_default="the run's own")
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """Add what the commands that run trained models over images share (fer.evaluate,
+    fer.predict): RUN [RUN ...] as an ensemble, --checkpoint, --tta, --batch-size, --threads."""
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="run folder(s) written by python -m fer.train; several form an ensemble "
+                             "(their probabilities are averaged)")
+    add_checkpoint_arg(parser, "each run")
+    parser.add_argument("--tta", nargs="?", const="flip", default="none", choices=TTA_CHOICES,
+                        help="test-time augmentation: flip (the image and its mirror; what a bare --tta "
+                             "means) or flip-shift (also shifted by 2 pixels: 10 views)")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
+    add_threads_arg(parser)
+
+
+def bare_tta_before_run(argv: list[str] | None) -> list[str]:
+    """``--tta RUN ...`` with the mode left out: argparse would take the run folder for the
+    mode and reject it, so put the bare flag's ``flip`` in.  A token that is no folder is
+    left alone, for argparse to name as an unknown mode."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    fixed = []
+    for arg, following in zip(argv, argv[1:] + [None]):
+        fixed.append(arg)
+        if arg == "--tta" and following not in (None, *TTA_CHOICES) and os.path.isdir(following):
+            fixed.append("flip")
+    return fixed
+
+
+# ------------------------------------------------------------------ the run and its data
+def data_settings(args: argparse.Namespace, config: dict) -> dict:
+    """A run's own data settings (so its validation split is the one it saw), replaced by
+    --data / --val-fraction / --skip-bad-rows where given."""
+    settings = dict(config["settings"])
+    if args.data is not None:
+        settings["data"] = args.data
+    if args.val_fraction is not None:
+        settings["val_fraction"] = args.val_fraction
+    settings["skip_bad_rows"] = args.skip_bad_rows or settings.get("skip_bad_rows", False)
+    return settings
+
+
+def load_run_and_data(args: argparse.Namespace, need_data: bool = True):
+    """(model, splits, split name, Dataset) of a command made by :func:`add_run_args`: the
+    run's --checkpoint, and its data as it was trained on unless the data options say
+    otherwise; the last three None when not ``need_data``."""
+    from .runs import load_data, load_model, pick_split, read_config
+
+    model, _ = load_model(args.run, args.checkpoint)
+    if not need_data:
+        return model, None, None, None
+    splits = load_data(data_settings(args, read_config(args.run)))
+    if splits.synthetic:
+        print(f"note: using the built-in synthetic faces ({splits.source}), not FER2013", flush=True)
+    name, dataset = pick_split(splits, args.split)
+    return model, splits, name, dataset
+
+
+# ------------------------------------------------------------------ running a command
 def run_cli(main_fn, argv: list[str] | None = None) -> None:
     """Run ``main_fn(argv)`` and exit with its return value (None: 0).
 

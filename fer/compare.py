@@ -11,8 +11,7 @@ import csv
 import sys
 from pathlib import Path
 
-from .data import DataError
-from .runs import read_config
+from .errors import DataError
 
 
 def read_curve(run_dir):
@@ -30,6 +29,8 @@ def read_curve(run_dir):
     except (KeyError, ValueError) as error:
         raise DataError(f"{path}: not a history file of fer.train ({error})") from None
     minutes = [sum(seconds[:i + 1]) / 60 for i in range(len(seconds))]
+    from .runs import read_config
+
     settings = read_config(run_dir).get("settings", {})
     label = settings.get("preset") or settings.get("model", Path(run_dir).name)
     return label, minutes, accuracy

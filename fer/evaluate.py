@@ -14,41 +14,9 @@ cheapest way to gain a point or two of accuracy.  ``--tta`` also averages over
 each image's mirror (and, with ``--tta flip-shift``, small shifts).
 """
 import argparse
-import os
 import sys
 
-from .cli_common import add_data_args, run_cli
-
-# fer.inference.TTA_MODES, spelt out here so that --help need not import the engine (a test
-# checks that the two agree).
-TTA_CHOICES = ("none", "flip", "flip-shift")
-
-
-def add_model_args(parser):
-    """The arguments shared by the commands that run trained models (evaluate, predict)."""
-    parser.add_argument("runs", nargs="+", metavar="RUN",
-                        help="run folder(s) written by python -m fer.train; several form an ensemble "
-                             "(their probabilities are averaged)")
-    parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
-                        help="which weights of each run (default best)")
-    parser.add_argument("--tta", nargs="?", const="flip", default="none", choices=TTA_CHOICES,
-                        help="test-time augmentation: flip (the image and its mirror; what a bare --tta "
-                             "means) or flip-shift (also shifted by 2 pixels: 10 views)")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
-    parser.add_argument("--threads", type=int, help="CPU threads for numba kernels and BLAS")
-
-
-def bare_tta_before_run(argv):
-    """``--tta RUN ...`` with the mode left out: argparse would take the run folder for the
-    mode and reject it, so put the bare flag's ``flip`` in.  A token that is no folder is
-    left alone, for argparse to name as an unknown mode."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    fixed = []
-    for arg, following in zip(argv, argv[1:] + [None]):
-        fixed.append(arg)
-        if arg == "--tta" and following not in (None, *TTA_CHOICES) and os.path.isdir(following):
-            fixed.append("flip")
-    return fixed
+from .cli_common import add_data_args, add_model_args, bare_tta_before_run, data_settings, run_cli, use_threads
 
 
 def build_parser():
@@ -64,30 +32,6 @@ def build_parser():
     parser.add_argument("--out", help="folder for the files (default: the run folder; for an ensemble, "
                                       "runs/<date>-ensemble/)")
     return parser
-
-
-def data_settings(args, config):
-    """The run's own data settings (so its validation split is the one it saw),
-    replaced by --data / --val-fraction / --skip-bad-rows where given."""
-    settings = dict(config["settings"])
-    if args.data is not None:
-        settings["data"] = args.data
-    if args.val_fraction is not None:
-        settings["val_fraction"] = args.val_fraction
-    settings["skip_bad_rows"] = args.skip_bad_rows or settings.get("skip_bad_rows", False)
-    return settings
-
-
-def pick_split(splits, name):
-    """The split to score and its name; DataError if it has no labels."""
-    from .data import DataError
-
-    if name is None:
-        name = "test" if splits.test is not None else "val"
-    dataset = splits.test if name == "test" else splits.val
-    if dataset is None or not len(dataset):
-        raise DataError(f"the data ({splits.source}) has no labelled {name} split; try --split val")
-    return name, dataset
 
 
 def write_outputs(report, out_dir, prefix, title):
@@ -115,12 +59,10 @@ def write_outputs(report, out_dir, prefix, title):
 
 def main(argv=None):
     args = build_parser().parse_args(bare_tta_before_run(argv))
-    if args.threads:
-        from .threads import limit_threads
-        limit_threads(args.threads)
+    use_threads(args)
     from .inference import predict_proba
     from .metrics import classification_report, format_report
-    from .runs import default_run_dir, load_data, load_model, read_config
+    from .runs import default_run_dir, load_data, load_model, pick_split, read_config
 
     configs = [read_config(run) for run in args.runs]
     models = [load_model(run, args.checkpoint)[0] for run in args.runs]

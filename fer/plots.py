@@ -1,4 +1,4 @@
-"""Every figure of the project, and the only module that touches matplotlib.
+"""The figures of training and evaluation, and the only module that imports matplotlib.
 
 matplotlib is imported inside :func:`pyplot`, never at the top: importing it costs
 about half a second, which ``--help`` and ``import fer`` should not pay, and the
@@ -7,8 +7,8 @@ Agg backend draws to files without a display (servers, CI, SSH sessions).
 Each figure is one function that takes plain arrays and a path, writes a PNG and
 closes the figure (an open figure per epoch would leak memory over a long run).
 
-Sections: training curves; confusion matrices.  (Saliency maps and filter grids
-go below, one section each.)
+Sections: training curves; confusion matrices.  The explanation figures (saliency
+maps, filter grids) are :mod:`fer.explain.plots`, drawn through :func:`pyplot` too.
 """
 from pathlib import Path
 

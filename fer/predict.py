@@ -6,15 +6,14 @@
 * An image (PNG, JPG, ... any size, colour or grey) or a folder of them gives a
   table of the predicted emotion and the class probabilities per image, printed
   and, with ``--output``, written as CSV.  Images are converted the way FER2013
-  looks (``fer.images.read_image``: grey, centre-cropped square, 48x48).
+  looks (``fer.data.images.read_image``: grey, centre-cropped square, 48x48).
 
 Several RUNs average their probabilities (an ensemble), as in ``fer.evaluate``.
 """
 import argparse
 import sys
 
-from .cli_common import run_cli
-from .evaluate import add_model_args, bare_tta_before_run
+from .cli_common import add_model_args, bare_tta_before_run, run_cli, use_threads
 
 
 def build_parser():
@@ -57,7 +56,7 @@ def read_image_input(path):
     import numpy as np
 
     from .data import DataError
-    from .images import is_image_file, read_image
+    from .data.images import is_image_file, read_image
 
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
@@ -108,9 +107,7 @@ def write_table_csv(path, names, probs):
 
 def main(argv=None):
     args = build_parser().parse_args(bare_tta_before_run(argv))
-    if args.threads:
-        from .threads import limit_threads
-        limit_threads(args.threads)
+    use_threads(args)
     from pathlib import Path
 
     import numpy as np

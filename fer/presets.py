@@ -68,8 +68,8 @@ FAST = {
 }
 
 PRESETS = {
-    # Each recipe runs for up to `epochs`, cut to what fits `max_minutes` (measured at the
-    # start of the run, see Trainer.fit_epochs_to_budget) so the one-cycle schedule completes.
+    # Each recipe runs for up to `epochs`, cut to what fits `max_minutes` (measured at the start
+    # of the run and after its first two epochs, see fer.budget) so the one-cycle schedule completes.
     "seed-cnn": {
         **RECIPE,
         "description": "the report's CNN (its dropout lowered for a short run) with a modern recipe: AdamW, "

@@ -12,7 +12,8 @@ A run folder (default ``runs/<YYYYmmdd-HHMMSS>-<model>/``) holds::
 
 A checkpoint's JSON header carries the architecture (``{"model": "cnn", ...}``), so
 :func:`load_model` rebuilds the network from data alone: no stored code runs, and
-:func:`load_data` re-loads the data a run was trained on from its settings.
+:func:`load_data` re-loads the data a run was trained on from its settings
+(:func:`pick_split` picks the split a command scores).
 """
 import json
 import time
@@ -93,3 +94,15 @@ def load_data(settings):
         return synthetic_splits(settings["synthetic_size"] or SYNTHETIC_SIZE, settings["val_fraction"], seed=0)
     return load_splits(settings["data"], val_fraction=settings["val_fraction"], seed=0, quiet=True,
                        skip_bad_rows=settings["skip_bad_rows"], synthetic_size=settings["synthetic_size"])
+
+
+def pick_split(splits, name=None):
+    """``(name, Dataset)`` of the labelled split to score or explain: ``name`` ("val" or
+    "test"), by default the test split when it has labels, else the validation split;
+    DataError when the split has no labels."""
+    if name is None:
+        name = "test" if splits.test is not None else "val"
+    dataset = splits.test if name == "test" else splits.val
+    if dataset is None or not len(dataset):
+        raise DataError(f"the data ({splits.source}) has no labelled {name} split; try --split val")
+    return name, dataset

@@ -17,14 +17,62 @@ import shlex
 import sys
 
 from . import presets
-from .cli_common import UsageError, add_data_args, run_cli
+from .cli_common import UsageError, add_data_args, add_threads_arg, run_cli, use_threads
 
 MODEL_CHOICES = ("cnn", "dnn", "vgg", "xception", "both")
 
-# Flags that override a preset: argparse leaves them None unless typed.
-SETTING_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "schedule", "seed", "label_smoothing",
-                 "weight_decay", "augment", "cutout", "crop", "mixup", "early_stopping", "max_minutes", "average_last",
-                 "model_config", "synthetic_size")
+
+def json_object(text):
+    """argparse type of --model-config: a JSON object."""
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object {{...}}, got {text!r}")
+    return value
+
+
+# The flags that override a preset's settings, {setting: add_argument keywords} (--name-with-dashes,
+# in --help's order); argparse leaves them None unless typed.
+SETTING_OPTIONS = {
+    "synthetic_size": dict(type=int, help="images in the synthetic set, when it is used"),
+    "epochs": dict(type=int, help="number of epochs (with --max-minutes and a onecycle/cosine/step schedule: at "
+                                  "most this many, cut to what is measured to fit the budget)"),
+    "batch_size": dict(type=int, help="images per training batch"),
+    "lr": dict(type=float, help="learning rate (the peak rate under --schedule onecycle)"),
+    "optimizer": dict(choices=("sgd", "adam", "adamw"), help="sgd is SGD with Nesterov momentum"),
+    "momentum": dict(type=float, help="SGD momentum (default 0.9)"),
+    "schedule": dict(choices=("none", "step", "cosine", "onecycle", "plateau"),
+                     help="learning-rate schedule; plateau halves it after 3 epochs without a validation-accuracy "
+                          "gain"),
+    "weight_decay": dict(type=float, help="weight decay (decoupled for adamw)"),
+    "label_smoothing": dict(type=float, help="label smoothing of the loss, in [0, 1)"),
+    "augment": dict(choices=("none", "flip", "light", "pose", "strong"),
+                    help="flip: mirror images only (what a dense network can use); light: shifts and flips; pose: "
+                         "flips, rotation and zoom (shifts come from --crop); strong: shifts, flips, rotation, "
+                         "zoom, brightness, contrast"),
+    "cutout": dict(type=int, metavar="PIXELS",
+                   help="also set a random PIXELS x PIXELS square of each training image to its mean"),
+    "crop": dict(type=int, metavar="PIXELS",
+                 help="train on random PIXELS x PIXELS crops of each face (e.g. 44; 0: whole faces); only for "
+                      "networks that take any input size (xception); prediction uses whole faces"),
+    "mixup": dict(type=float, metavar="ALPHA",
+                  help="train on blends of image pairs, weights drawn from Beta(ALPHA, ALPHA) (0.2 is usual), "
+                       "with their labels blended alike"),
+    "early_stopping": dict(type=int, metavar="PATIENCE",
+                           help="stop after PATIENCE epochs without a validation-accuracy gain"),
+    "max_minutes": dict(type=float, help="time budget: stop cleanly (everything saved) before it runs out"),
+    "average_last": dict(type=int, metavar="K", help="at the end, average the weights of the last K epochs; "
+                                                     "kept as best.npz if it validates better"),
+    "model_config": dict(type=json_object, metavar="JSON",
+                         help='keyword arguments of the model builder (fer.models), e.g. '
+                              '\'{"widths": [32, 64, 128, 256]}\'; with --model both, one object per model: '
+                              '\'{"cnn": {...}, "dnn": {...}}\''),
+    "seed": dict(type=int, help="random seed (weights, shuffling, augmentation, dropout)"),
+}
+SETTING_FLAGS = tuple(SETTING_OPTIONS)
+
 # The only settings a resumed run may change.
 RESUME_FLAGS = ("epochs", "max_minutes")
 
@@ -44,46 +92,10 @@ def build_parser():
     parser.add_argument("--quick", action="store_true",
                         help="a couple of minutes on a small synthetic set (a smoke run)")
     add_data_args(parser, val_default="the preset's, 0.1")
-    parser.add_argument("--synthetic-size", type=int, help="images in the synthetic set, when it is used")
-    parser.add_argument("--epochs", type=int,
-                        help="number of epochs (with --max-minutes and a onecycle/cosine/step schedule: at "
-                             "most this many, cut to what is measured to fit the budget)")
-    parser.add_argument("--batch-size", type=int, help="images per training batch")
-    parser.add_argument("--lr", type=float, help="learning rate (the peak rate under --schedule onecycle)")
-    parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="sgd is SGD with Nesterov momentum")
-    parser.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
-    parser.add_argument("--schedule", choices=("none", "step", "cosine", "onecycle", "plateau"),
-                        help="learning-rate schedule; plateau halves it after 3 epochs without a "
-                             "validation-accuracy gain")
-    parser.add_argument("--weight-decay", type=float, help="weight decay (decoupled for adamw)")
-    parser.add_argument("--label-smoothing", type=float, help="label smoothing of the loss, in [0, 1)")
-    parser.add_argument("--augment", choices=("none", "flip", "light", "pose", "strong"),
-                        help="flip: mirror images only (what a dense network can use); light: shifts and "
-                             "flips; pose: flips, rotation and zoom (shifts come from --crop); strong: shifts, "
-                             "flips, rotation, zoom, brightness, contrast")
-    parser.add_argument("--cutout", type=int, metavar="PIXELS",
-                        help="also set a random PIXELS x PIXELS square of each training image to its mean")
-    parser.add_argument("--crop", type=int, metavar="PIXELS",
-                        help="train on random PIXELS x PIXELS crops of each face (e.g. 44; 0: whole faces); "
-                             "only for networks that take any input size (xception); prediction uses whole faces")
-    parser.add_argument("--mixup", type=float, metavar="ALPHA",
-                        help="train on blends of image pairs, weights drawn from Beta(ALPHA, ALPHA) "
-                             "(0.2 is usual), with their labels blended alike")
-    parser.add_argument("--early-stopping", type=int, metavar="PATIENCE",
-                        help="stop after PATIENCE epochs without a validation-accuracy gain")
-    parser.add_argument("--max-minutes", type=float,
-                        help="time budget: stop cleanly (everything saved) before it runs out")
-    parser.add_argument("--average-last", type=int, metavar="K",
-                        help="at the end, average the weights of the last K epochs; kept as best.npz "
-                             "if it validates better")
-    parser.add_argument("--model-config", type=json_object, metavar="JSON",
-                        help='keyword arguments of the model builder (fer.models), e.g. '
-                             '\'{"widths": [32, 64, 128, 256]}\'; with --model both, one object per model: '
-                             '\'{"cnn": {...}, "dnn": {...}}\'')
-    parser.add_argument("--seed", type=int, help="random seed (weights, shuffling, augmentation, dropout)")
-    parser.add_argument("--threads", type=int,
-                        help="CPU threads for numba kernels and BLAS (default: all cores). On a machine "
-                             "shared with other jobs, 1 can be several times faster")
+    for name, options in SETTING_OPTIONS.items():
+        parser.add_argument("--" + name.replace("_", "-"), **options)
+    add_threads_arg(parser, help="CPU threads for numba kernels and BLAS (default: all cores). On a machine "
+                                 "shared with other jobs, 1 can be several times faster")
     parser.add_argument("--out", help="run folder (default runs/<date>-<model>/; with --model both, "
                                       "OUT/cnn and OUT/dnn)")
     parser.add_argument("--resume", metavar="RUN",
@@ -91,17 +103,6 @@ def build_parser():
                              "--max-minutes and --threads may change)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (log files)")
     return parser
-
-
-def json_object(text):
-    """argparse type of --model-config: a JSON object."""
-    try:
-        value = json.loads(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object {{...}}, got {text!r}")
-    return value
 
 
 def models_to_train(args):
@@ -209,9 +210,7 @@ def print_comparison(results):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    if args.threads:
-        from .threads import limit_threads
-        limit_threads(args.threads)
+    use_threads(args)
     from .runs import load_data
     from .trainer import TrainingDiverged, TrainingInterrupted
 

@@ -17,7 +17,8 @@ exactly.  An interruption inside an epoch drops that epoch's partial work for th
 same reason.
 
 **Stopping.**  Ctrl-C (:class:`TrainingInterrupted`), a non-finite loss
-(:class:`TrainingDiverged`), early stopping and the time budget all leave the run
+(:class:`TrainingDiverged`), early stopping and the time budget (to which
+:mod:`fer.budget` fits the run's length) all leave the run
 folder complete and consistent: the history, curves and metrics are written and
 ``last.npz`` is the last good epoch.
 
@@ -39,8 +40,8 @@ import minigrad.functional as F
 from minigrad import nn, optim
 from minigrad.checkpoint import load_checkpoint, save_checkpoint
 
-from . import plots
-from .augment import Augmenter, mixup
+from . import budget, plots
+from .data.augment import Augmenter, mixup
 from .data import to_float
 from .inference import batch_indices, predict_logits
 from .models import INPUT_SHAPE, architecture, from_architecture
@@ -56,7 +57,7 @@ AUGMENTATIONS = {
     "pose": dict(shift=0, flip=True, rotate=10.0, scale=0.1, brightness=0.0, contrast=0.0),
     "strong": dict(shift=4, flip=True, rotate=10.0, scale=0.1, brightness=0.2, contrast=0.2),
 }
-"""--augment levels: keyword arguments of :class:`fer.augment.Augmenter` (--cutout adds its own)."""
+"""--augment levels: keyword arguments of :class:`fer.data.augment.Augmenter` (--cutout adds its own)."""
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle", "plateau")
@@ -158,10 +159,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ run folder
     def start(self, data_info, command=""):
-        """A fresh run: fit the epochs to the time budget, then write summary.txt,
-        config.json and an epoch-0 ``last.npz`` (so that even a run stopped in its
-        first epoch can be resumed)."""
-        self.fit_epochs_to_budget()
+        """A fresh run: fit the epochs to the time budget (:func:`fer.budget.fit`), then write
+        summary.txt, config.json and an epoch-0 ``last.npz`` (so that even a run stopped in
+        its first epoch can be resumed)."""
+        budget.fit(self)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "summary.txt").write_text(nn.summary(self.model, INPUT_SHAPE) + "\n")
         write_json(self.run_dir / "config.json", {
@@ -171,69 +172,21 @@ class Trainer:
             "versions": versions()})
         self.save_last()
 
-    def fit_epochs_to_budget(self, warmup_steps=1, timed_steps=2):
-        """With ``max_minutes`` and a schedule that must know the run's length (one-cycle,
-        cosine, step), cut ``epochs`` to what fits the budget, so the schedule ends
-        where the budget does instead of being stopped half-way at a high rate.
-
-        The epoch time is estimated from a few training steps of the real model on
-        real images with a learning rate of 0 (the weights are restored afterwards),
-        plus a third of a step per validation image (forward only) and 10% overhead;
-        :meth:`refit_epochs_to_budget` corrects it once the first two epochs have been timed.
-        """
-        s = self.settings
-        if not s["max_minutes"] or s["schedule"] not in ("onecycle", "cosine", "step"):
-            return
-        initial = self.model.state_dict()
-        probe = optim.SGD(list(self.model.parameters()), lr=0.0)
-        index = np.arange(min(s["batch_size"], len(self.splits.train)))
-        x, y = minigrad.Tensor(to_float(self.splits.train.images[index])), self.splits.train.labels[index]
-        self.model.train()
-        for step in range(warmup_steps + timed_steps):
-            if step == warmup_steps:  # the first steps pay for compilation and cold caches
-                tic = time.perf_counter()
-            probe.zero_grad()
-            F.cross_entropy(self.model(x), y).backward()
-            probe.step()
-        per_image = (time.perf_counter() - tic) / timed_steps / len(index)
-        epoch_seconds = 1.1 * per_image * (len(self.splits.train) + len(self.splits.val) / 3)
-        self.model.load_state_dict(initial)
-        self.optimizer.zero_grad()
-        fitting = int(0.95 * s["max_minutes"] * 60 / epoch_seconds)
-        if fitting < 1:
-            self.log(f"warning: one epoch takes about {epoch_seconds / 60:.1f} min, more than the budget of "
-                     f"{s['max_minutes']:g} min: the run will stop without finishing an epoch")
-            fitting = 1
-        if fitting < s["epochs"]:
-            self.log(f"about {epoch_seconds / 60:.1f} min per epoch: {fitting} of the {s['epochs']} epochs fit "
-                     f"in {s['max_minutes']:g} min, so the run and its {s['schedule']} schedule are set for {fitting}")
-            s["epochs_requested"], s["epochs"] = s["epochs"], fitting
-            self.scheduler, self.schedule_per_batch = make_scheduler(s, self.optimizer, self.steps_per_epoch)
-
-    def refit_epochs_to_budget(self, elapsed, latest_epoch_seconds):
-        """After each of the first two epochs of a run whose length the budget set, set it
-        again from the measured time: the epochs done plus as many of the latest epoch's
-        length as fit in what is left (the probe's few steps can be off by 10-20%, and the
-        first epoch runs ~5% slower than the rest, so the second epoch's time decides).
-        The schedule is rebuilt for the new length at the step reached; its learning rate
-        moves a little to match.
-        """
-        s = self.settings
-        if "epochs_requested" not in s:
-            return
-        left = 0.98 * s["max_minutes"] * 60 - elapsed
-        fitting = min(s["epochs_requested"], self.epoch + max(0, int(left / latest_epoch_seconds)))
-        if fitting == s["epochs"]:
-            return
-        self.log(f"epoch {self.epoch} took {latest_epoch_seconds / 60:.1f} min: {fitting} epochs fit in "
-                 f"{s['max_minutes']:g} min, not {s['epochs']}; the {s['schedule']} schedule is set for {fitting}")
-        s["epochs"] = fitting
-        reached = self.scheduler.state_dict()["last_epoch"]
-        self.scheduler, self.schedule_per_batch = make_scheduler(s, self.optimizer, self.steps_per_epoch)
-        self.scheduler.load_state_dict({"last_epoch": reached})
-        self.save_last()                     # a resume must see the new length
+    def set_epochs(self, epochs):
+        """Change the run's length (what the time budget does, :mod:`fer.budget`): the
+        schedule is rebuilt for it.  Once an epoch is done, the new schedule continues
+        from the step reached, and last.npz and config.json record the new length, which
+        a resume must see."""
+        reached = None if self.scheduler is None else self.scheduler.state_dict().get("last_epoch")
+        self.settings["epochs"] = epochs
+        self.scheduler, self.schedule_per_batch = make_scheduler(self.settings, self.optimizer, self.steps_per_epoch)
+        if not self.epoch:
+            return  # a fresh run: start() writes the files
+        if reached is not None:
+            self.scheduler.load_state_dict({"last_epoch": reached})
+        self.save_last()
         config = read_config(self.run_dir)
-        config["settings"] = s
+        config["settings"] = self.settings
         write_json(self.run_dir / "config.json", config)
 
     def restore(self):
@@ -296,9 +249,9 @@ class Trainer:
         Raises TrainingInterrupted on Ctrl-C and TrainingDiverged on a NaN loss,
         after writing everything a later ``--resume`` needs.
         """
-        budget = self.settings["max_minutes"] * 60
+        allowed = self.settings["max_minutes"] * 60
         started = time.perf_counter()
-        self.deadline = started + budget if budget > 0 else math.inf
+        self.deadline = started + allowed if allowed > 0 else math.inf
         clock = started
         first_epoch = self.epoch + 1
         try:
@@ -306,8 +259,8 @@ class Trainer:
                 clock = self.run_epoch(clock)
                 elapsed, last = time.perf_counter() - started, self.history["seconds"][-1]
                 if first_epoch == 1 and self.epoch <= 2:
-                    self.refit_epochs_to_budget(elapsed, last)
-                if budget > 0 and self.epoch < self.settings["epochs"] and elapsed + last > budget:
+                    budget.refit(self, elapsed, last)
+                if allowed > 0 and self.epoch < self.settings["epochs"] and elapsed + last > allowed:
                     self.stop_reason = f"time budget of {self.settings['max_minutes']:g} min reached"
         except _OutOfTime:
             self.stop_reason = (f"time budget of {self.settings['max_minutes']:g} min reached "

@@ -1,11 +1,11 @@
-"""fer.augment: shapes and order kept, seeded, and each distortion doing what it says."""
+"""fer.data.augment: shapes and order kept, seeded, and each distortion doing what it says."""
 
 import numpy as np
 import pytest
 
-from fer.augment import Augmenter, mixup
+from fer.data.augment import Augmenter, mixup
 from fer.data import to_float
-from fer.synthetic import make_faces
+from fer.data.synthetic import make_faces
 
 OFF = dict(shift=0, flip=False, rotate=0, scale=0, brightness=0, contrast=0)
 
@@ -127,9 +127,9 @@ def test_crop_cuts_a_window_of_each_image_at_a_random_place():
     assert out.shape == (200, 2, 44, 44) and out.dtype == np.float32
     offsets = []
     for image, crop in zip(images, out):
-        found = [(y, x) for y in range(5) for x in range(5)
-                 if np.allclose(image[:, y:y + 44, x:x + 44], crop, atol=1e-6)]   # (the identity warp: 1 ulp)
-        assert len(found) == 1                    # an exact window, both channels from one place
+        found = [(y, x) for y in range(5) for x in range(5)   # (the identity warp is exact to 1 ulp)
+                 if np.allclose(image[:, y:y + 44, x:x + 44], crop, rtol=0, atol=1e-6)]
+        assert len(found) == 1                    # one window, both channels from one place
         offsets.append(found[0])
     assert {y for y, _ in offsets} == {x for _, x in offsets} == set(range(5))  # every offset 0..4 occurs
     with pytest.raises(ValueError, match="crop 50 is larger"):

@@ -1,6 +1,6 @@
-"""fer.data, fer.formats, fer.images, fer.cli_common: every layout parsed from
-small files the tests write, every bad-input case, the cache, the splits,
-and the real FER2013 file when it is present."""
+"""fer.data (its formats, images, loading and cache) and fer.cli_common's data options:
+every layout parsed from small files the tests write, every bad-input case, the cache,
+the splits, and the real FER2013 file when it is present."""
 
 import gzip
 import os
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import fer.data
+import fer.data.loading as loading
 from fer.cli_common import add_data_args, run_cli
 from fer.data import (DataError, DataWarning, load_file, load_splits, resolve_data_path,
                       stratified_split, to_float)
-from fer.images import is_image_file, read_image
+from fer.data.images import is_image_file, read_image
 
 REAL_FILE = Path(__file__).resolve().parents[2] / "shared/data/fer2013/fer2013.csv.gz"
 USER_CACHE_HOME = os.environ.get("XDG_CACHE_HOME")
@@ -272,8 +272,8 @@ def test_cli_ctrl_c_exits_130(capsys):
 
 def count_parses(monkeypatch):
     calls = []
-    parse = fer.data.read_csv_file
-    monkeypatch.setattr(fer.data, "read_csv_file", lambda *a: calls.append(1) or parse(*a))
+    parse = loading.read_csv_file
+    monkeypatch.setattr(loading, "read_csv_file", lambda *a: calls.append(1) or parse(*a))
     return calls
 
 
@@ -345,7 +345,7 @@ def test_val_fraction_zero_trains_on_everything_and_validates_on_the_test_set(tm
     splits = load_splits(write_csv(tmp_path / "fer2013.csv", "emotion,pixels,Usage", rows), val_fraction=0)
     assert len(splits.train) == 140 and splits.val is splits.test and splits.val_is_test
     assert splits.summary() == "FER2013 (fer2013.csv): 140 train, validation on the 14 test images"
-    assert fer.data.synthetic_splits(200, val_fraction=0).val_is_test
+    assert loading.synthetic_splits(200, val_fraction=0).val_is_test
     # The course's files have no labelled test set to validate on.
     pixels, text = pixel_rows(21)
     write_csv(tmp_path / "train.csv", "label,feature", zip(np.arange(14) % 7, text[:14]))
@@ -378,12 +378,12 @@ def test_synthetic_fallback_is_announced(capsys):
 
 
 def test_large_synthetic_sets_come_from_the_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(fer.data, "_CACHE_SYNTHETIC_FROM", 100)
+    monkeypatch.setattr(loading, "_CACHE_SYNTHETIC_FROM", 100)
     calls = []
-    make_faces = fer.data.make_faces
-    monkeypatch.setattr(fer.data, "make_faces", lambda *a: calls.append(a) or make_faces(*a))
-    first = fer.data.synthetic_splits(160)
-    second = fer.data.synthetic_splits(160)
+    make_faces = loading.make_faces
+    monkeypatch.setattr(loading, "make_faces", lambda *a: calls.append(a) or make_faces(*a))
+    first = loading.synthetic_splits(160)
+    second = loading.synthetic_splits(160)
     # The pool (140 faces) is drawn once; the test set (20) is too small to cache.
     assert calls == [(140, 0), (20, 1), (20, 1)]
     np.testing.assert_array_equal(first.train.masks, second.train.masks)
@@ -405,4 +405,9 @@ def test_real_fer2013(monkeypatch):
     assert (len(train), len(test)) == (28709, 3589) and list(splits) == ["Training", "PublicTest"]
     assert train.class_counts().tolist() == [3995, 436, 4097, 7215, 4830, 3171, 4965]
     assert test.class_counts().tolist() == [467, 56, 496, 895, 653, 415, 607]
-    assert 100 < train.images.mean() < 160   # grey faces, not zeros from a failed parse
+    with gzip.open(REAL_FILE, "rt") as f:   # the first faces, parsed here without pandas
+        rows = [next(f) for _ in range(4)][1:]
+    for k, row in enumerate(rows):
+        emotion, pixels, usage = row.strip().split(",")
+        assert usage == "Training" and train.labels[k] == int(emotion)
+        np.testing.assert_array_equal(train.images[k, 0].ravel(), np.array(pixels.split(), np.uint8))

@@ -2,8 +2,8 @@
 grouped and few-channel convolutions), PointwiseConv2d (1x1), and F.conv2d / nn.Conv2d with
 ``groups``.
 
-Both Functions are gradient-checked in float64 (test_gradcheck_<function name>; depthwise
-convolutions also as test_gradcheck_depthwiseconv2d), the numba kernels are compared with
+Both Functions are gradient-checked in float64 over many shapes (test_gradcheck_*, depthwise
+convolutions on their own), the numba kernels are compared with
 their slow twins in minigrad.kernels.reference (and grouped ones with a per-group
 conv2d_direct), F.conv2d with groups and nn.Conv2d(groups=...) with PyTorch where it is
 installed, and both Functions must keep float32 float32.
@@ -15,7 +15,9 @@ import pytest
 
 import minigrad
 import minigrad.functional as F
+from engine_helpers import assert_same_as_torch, leaf, out_size, padding_numbers, rand
 from minigrad import Tensor, gradcheck, nn
+from minigrad._args import pair
 from minigrad.kernels import direct as KD
 from minigrad.kernels import reference as R
 from minigrad.ops.conv import Conv2d
@@ -24,31 +26,8 @@ from minigrad.ops.shape import Concatenate
 from minigrad.ops.winograd import WinogradConv2d
 
 
-def rand(*shape, seed=0, dtype=np.float64):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
-def leaf(*shape, seed=0, dtype=np.float64):
-    return Tensor(rand(*shape, seed=seed, dtype=dtype), requires_grad=True)
-
-
 def tol(dtype):
     return {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def _padding_numbers(kernel, padding):
-    kh, kw = _pair(kernel)
-    if padding == "same":
-        return kh // 2, kw // 2
-    return (0, 0) if padding == "valid" else _pair(padding)
-
-
-def _out(n, k, s, p):
-    return (n + 2 * p - k) // s + 1
 
 
 # ------------------------------------------------------------------ direct / depthwise: gradient checks
@@ -70,7 +49,7 @@ DEPTHWISE_CASES = [
 
 def _depthwise_inputs(x_shape, m, kernel, bias, seed=1):
     C = x_shape[1]
-    kh, kw = _pair(kernel)
+    kh, kw = pair(kernel, "kernel")
     x, w = leaf(*x_shape, seed=seed), leaf(C * m, 1, kh, kw, seed=seed + 1)
     return [x, w] + ([leaf(C * m, seed=seed + 2)] if bias else [])
 
@@ -79,12 +58,12 @@ def _depthwise_inputs(x_shape, m, kernel, bias, seed=1):
 def test_gradcheck_depthwiseconv2d(x_shape, m, kernel, bias, stride, padding):
     """Depthwise (groups == C, m output channels per input channel) through F.conv2d."""
     inputs = _depthwise_inputs(x_shape, m, kernel, bias)
-    C, (kh, kw) = x_shape[1], _pair(kernel)
+    C, (kh, kw) = x_shape[1], pair(kernel, "kernel")
     conv = lambda *t: F.conv2d(*t, stride=stride, padding=padding, groups=C)  # noqa: E731
     y = conv(*inputs)
     assert y.grad_fn is DirectConv2d
-    ph, pw = _padding_numbers(kernel, padding)
-    assert y.shape == (x_shape[0], C * m, _out(x_shape[2], kh, stride, ph), _out(x_shape[3], kw, stride, pw))
+    ph, pw = padding_numbers(kernel, padding)
+    assert y.shape == (x_shape[0], C * m, out_size(x_shape[2], kh, stride, ph), out_size(x_shape[3], kw, stride, pw))
     assert gradcheck(conv, *inputs)
 
 
@@ -109,9 +88,9 @@ def test_gradcheck_directconv2d(x_shape, w_shape, bias, stride, padding):
     conv = lambda *t: F.conv2d(*t, stride=stride, padding=padding, groups=groups)  # noqa: E731
     y = conv(*inputs)
     assert y.grad_fn is DirectConv2d
-    ph, pw = _padding_numbers(w_shape[2:], padding)
-    assert y.shape == (x_shape[0], w_shape[0], _out(x_shape[2], w_shape[2], stride, ph),
-                       _out(x_shape[3], w_shape[3], stride, pw))
+    ph, pw = padding_numbers(w_shape[2:], padding)
+    assert y.shape == (x_shape[0], w_shape[0], out_size(x_shape[2], w_shape[2], stride, ph),
+                       out_size(x_shape[3], w_shape[3], stride, pw))
     assert gradcheck(conv, *inputs)
 
 
@@ -173,7 +152,7 @@ def test_gradcheck_pointwiseconv2d(x_shape, O, bias, stride, padding):
     conv = lambda *t: F.conv2d(*t, stride=stride, padding=padding)  # noqa: E731
     y = conv(*inputs)
     assert y.grad_fn is PointwiseConv2d
-    sh, sw = _pair(stride)
+    sh, sw = pair(stride, "stride")
     assert y.shape == (x_shape[0], O, (x_shape[2] - 1) // sh + 1, (x_shape[3] - 1) // sw + 1)
     assert gradcheck(conv, *inputs)
     assert gradcheck(lambda t: pointwise_conv2d(t, Tensor(w.data), None, stride), Tensor(x.data, requires_grad=True))
@@ -222,7 +201,8 @@ def test_depthwise_kernels_match_reference(x_shape, m, kernel, stride, pad_h, pa
     for bias in (b, None):
         y = KD.direct_conv2d_forward(x, w, bias, stride, pad_h, pad_w)
         assert y.dtype == dtype
-        assert y.shape == (x_shape[0], C * m, _out(x_shape[2], kh, stride, pad_h), _out(x_shape[3], kw, stride, pad_w))
+        assert y.shape == (x_shape[0], C * m, out_size(x_shape[2], kh, stride, pad_h),
+                           out_size(x_shape[3], kw, stride, pad_w))
         np.testing.assert_allclose(y, R.direct_conv2d_forward(x, w, bias, stride, pad_h, pad_w), **tol(dtype))
     gy = rand(*y.shape, seed=34, dtype=dtype)
     _check_backward(dtype, x, w, gy, stride, pad_h, pad_w,
@@ -410,21 +390,11 @@ TORCH_CASES = [
 @pytest.mark.parametrize("x_shape,w_shape,groups,bias,stride,padding", TORCH_CASES)
 def test_conv2d_groups_matches_torch(x_shape, w_shape, groups, bias, stride, padding):
     torch = pytest.importorskip("torch")
-    x, w = leaf(*x_shape, seed=51, dtype=np.float32), leaf(*w_shape, seed=52, dtype=np.float32)
-    b = leaf(w_shape[0], seed=53, dtype=np.float32) if bias else None
-    y = F.conv2d(x, w, b, stride=stride, padding=padding, groups=groups)
-    assert y.dtype == np.float32
-    gy = rand(*y.shape, seed=54, dtype=np.float32)
-    y.backward(gy)
-    tx, tw = (torch.tensor(t.data, requires_grad=True) for t in (x, w))
-    tb = torch.tensor(b.data, requires_grad=True) if bias else None
-    ty = torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=padding, groups=groups)
-    ty.backward(torch.tensor(gy))
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(w.grad, tw.grad.numpy(), rtol=1e-4, atol=1e-4)
-    if bias:
-        np.testing.assert_allclose(b.grad, tb.grad.numpy(), rtol=1e-4, atol=1e-4)
+    arrays = [rand(*x_shape, seed=51, dtype=np.float32), rand(*w_shape, seed=52, dtype=np.float32)]
+    arrays += [rand(w_shape[0], seed=53, dtype=np.float32)] if bias else []
+    assert_same_as_torch(lambda *t: F.conv2d(*t, stride=stride, padding=padding, groups=groups),
+                         lambda *t: torch.nn.functional.conv2d(*t, stride=stride, padding=padding, groups=groups),
+                         arrays, seed=54, rtol=1e-4, atol=1e-4)
 
 
 NN_GROUPS_CASES = [

@@ -1,5 +1,6 @@
-"""Filter visualisation (fer.filters): the ascent objective and its gradient, the
-regularisers, measured receptive fields, top patches, feature maps, and the CLI.
+"""Filter visualisation (fer.explain.filters): the ascent objective and its gradient, the
+regularisers, measured receptive fields, top patches, feature maps, and the command line
+(fer.filters).
 
 A small randomly initialised CNN is enough here: every property tested holds
 for any weights.
@@ -8,30 +9,23 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
-import minigrad
 import minigrad.functional as F
 from minigrad import Tensor
-from fer import filters as FL
-from fer.cli_common import UsageError
-from fer.models import build_model
-from fer.saliency import explaining, gaussian_blur
-from test_saliency import SMALL_CNN
+from fer import filters as command
+from fer.data.images import gaussian_blur
+from fer.errors import UsageError
+from fer.explain import filters as FL
+from fer.explain.layers import explaining
+from fer.explain.options import ASCENT_DEFAULTS
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import numba
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def model():
-    minigrad.manual_seed(0)
-    return build_model("cnn", **SMALL_CNN)  # conv1 is "0", conv2 is "5"
+def model(small_cnn):
+    return small_cnn(0)  # conv1 is "0", conv2 is "5"
 
 
 def write_run(folder, model, config, synthetic_size=112):
@@ -152,24 +146,37 @@ def test_achieved_ratio_is_relative_to_the_real_images():
     assert np.isnan(ratio[1])               # every real image gives the same value
 
 
+def test_the_command_offers_the_ascent_defaults():
+    args = command.build_parser().parse_args(["RUN"])
+    assert {key: getattr(args, key) for key in ASCENT_DEFAULTS} == ASCENT_DEFAULTS
+    assert (args.split, args.checkpoint, args.filters) == (None, "best", None)
+
+
 def test_parse_filters():
-    assert FL.parse_filters("0-3,7") == [0, 1, 2, 3, 7]
+    assert command.parse_filters("0-3,7") == [0, 1, 2, 3, 7]
     with pytest.raises(Exception, match="bad filter list"):
-        FL.parse_filters("a-b")
+        command.parse_filters("a-b")
 
 
-def test_cli_writes_ascent_top_and_feature_map_grids(model, tmp_path, capsys):
-    run = write_run(tmp_path / "run", model, SMALL_CNN)
+def test_cli_writes_ascent_top_and_feature_map_grids(model, small_cnn_config, tmp_path, capsys):
+    run = write_run(tmp_path / "run", model, small_cnn_config)
     out = tmp_path / "filters"
-    assert FL.main([str(run), "--layer", "conv1,5", "--filters", "0-3", "--steps", "4", "--real", "40",
-                    "--top", "3", "--out", str(out)]) == 0
+    assert command.main([str(run), "--layer", "conv1,5", "--filters", "0-3", "--steps", "4", "--real", "40",
+                         "--top", "3", "--out", str(out)]) == 0
     for name in ("conv1", "5"):
-        for kind in ("ascent", "top", "featuremaps"):
-            assert (out / f"{kind}-{name}.png").stat().st_size > 0
+        for kind in ("ascent", "featuremaps"):      # one row of the 4 filters
+            with Image.open(out / f"{kind}-{name}.png") as grid:
+                assert grid.format == "PNG" and grid.width > 1.5 * grid.height
+        with Image.open(out / f"top-{name}.png") as rows:   # a row of 3 patches per filter
+            assert rows.format == "PNG"
     report = json.loads((out / "filters.json").read_text())
     assert report["5"]["filters"] == [0, 1, 2, 3] and report["5"]["receptive_field"] == [10, 10]
+    for numbers in report.values():    # the ratio is the achieved activation against the real images'
+        activation, typical, best = (np.array(numbers[k]) for k in ("activation", "real_mean", "real_best"))
+        np.testing.assert_allclose(numbers["ratio"], (activation - typical) / (best - typical), rtol=1e-5)
+        assert len(numbers["history"]) == 1 and len(numbers["start_activation"]) == 4   # 4 steps: logged at 0
     assert "conv1: 4 filters" in capsys.readouterr().out
     with pytest.raises(UsageError, match="0..7"):
-        FL.main([str(run), "--layer", "conv1", "--filters", "6-9", "--steps", "1", "--out", str(out)])
+        command.main([str(run), "--layer", "conv1", "--filters", "6-9", "--steps", "1", "--out", str(out)])
     with pytest.raises(UsageError, match="no layer"):
-        FL.main([str(run), "--layer", "fc9", "--out", str(out)])
+        command.main([str(run), "--layer", "fc9", "--out", str(out)])

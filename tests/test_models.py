@@ -9,8 +9,9 @@ import minigrad
 from minigrad import nn
 from minigrad.gradcheck import gradcheck
 from fer.models import Standardize, architecture, build_model, from_architecture, seed_cnn, seed_dnn, vgg, xception
-from test_train_cli import one_thread  # noqa: F401  (an autouse fixture: one thread on a shared machine)
 from torch_twins import torch_xception
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def totals(model):
@@ -81,13 +82,17 @@ def test_models_map_a_face_batch_to_seven_logits(name, config):
     assert out.shape == (2, 7) and out.dtype == np.float32
 
 
-def test_architecture_round_trips_through_json():
-    arch = architecture("cnn", widths=[4, 8, 8, 8], dense=[16, 8], conv_dropout=[0.1, 0.1, 0.1, 0.1])
+@pytest.mark.parametrize("name, config, size", [
+    ("cnn", {"widths": [4, 8, 8, 8], "dense": [16, 8], "conv_dropout": [0.1, 0.1, 0.1, 0.1]}, 48),
+    ("xception", {"stem": [4, 4], "widths": [8, 16], "dropout": 0.25}, 44),
+])
+def test_architecture_round_trips_through_json(name, config, size):
+    arch = architecture(name, **config)
     minigrad.manual_seed(1)
     original = from_architecture(arch)
     rebuilt = from_architecture(json.loads(json.dumps(arch)))
     rebuilt.load_state_dict(original.state_dict())
-    x = minigrad.Tensor(np.random.default_rng(1).random((3, 1, 48, 48), dtype=np.float32))
+    x = minigrad.Tensor(np.random.default_rng(1).random((3, 1, size, size), dtype=np.float32))
     with minigrad.no_grad():
         np.testing.assert_array_equal(original.eval()(x).data, rebuilt.eval()(x).data)
 
@@ -180,17 +185,6 @@ def test_xception_state_dict_keys_are_pytorchs():
     assert state["blocks.3.shortcut.weight"].shape == (128, 64, 1, 1)
     assert state["blocks.3.shortcut_bn.running_var"].shape == (128,)
     assert keys[-2:] == ["classifier.weight", "classifier.bias"]
-
-
-def test_xception_architecture_round_trips_through_json():
-    arch = architecture("xception", stem=[4, 4], widths=[8, 16], dropout=0.25)
-    minigrad.manual_seed(2)
-    original = from_architecture(arch)
-    rebuilt = from_architecture(json.loads(json.dumps(arch)))
-    rebuilt.load_state_dict(original.state_dict())
-    x = minigrad.Tensor(np.random.default_rng(2).random((2, 1, 44, 44), dtype=np.float32))
-    with minigrad.no_grad():
-        np.testing.assert_array_equal(original.eval()(x).data, rebuilt.eval()(x).data)
 
 
 def test_xception_with_torch_weights_gives_torch_logits():

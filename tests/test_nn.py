@@ -223,6 +223,8 @@ def test_layer_errors_name_the_layer_and_shapes():
         nn.BatchNorm2d(4)(Tensor(np.zeros((2, 4), dtype=np.float32)))
     with pytest.raises(ValueError, match=r"Linear\(3, 2\): expected input \(N, 3\)"):
         nn.Linear(3, 2)(Tensor(np.zeros((2, 3, 1), dtype=np.float32)))
+    with pytest.raises(TypeError, match=r"Conv2d: kernel_size must be an int or a pair of ints, got \(3, 3, 3\)"):
+        nn.Conv2d(1, 2, (3, 3, 3))
     with pytest.raises(AttributeError, match="super"):
         class Forgot(nn.Module):
             def __init__(self):
@@ -233,7 +235,9 @@ def test_layer_errors_name_the_layer_and_shapes():
 def test_zero_grad_and_freeze():
     net = nn.Sequential(nn.Linear(3, 2))
     net(Tensor(np.ones((4, 3), dtype=np.float32))).sum().backward()
-    assert net[0].weight.grad is not None
+    # d(sum of y)/dW[o, i] = sum over the 4 samples of x[n, i] = 4; d/db[o] = 4 too
+    np.testing.assert_array_equal(net[0].weight.grad, np.full((2, 3), 4.0))
+    np.testing.assert_array_equal(net[0].bias.grad, np.full(2, 4.0))
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
     net.requires_grad_(False)

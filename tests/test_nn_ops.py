@@ -1,14 +1,16 @@
-"""Tests of the network ops: conv2d, max_pool2d, batch_norm, dropout.
+"""Tests of the network ops: conv2d (im2col and Winograd), max_pool2d, batch_norm, dropout.
 
-Every Function is gradient-checked in float64 (test_gradcheck_<function name>), the
-forward passes are compared with slow reference loops and with PyTorch where it is
-installed, and every op must keep float32 float32 in forward and backward.
+Every Function is gradient-checked in float64 over many shapes (test_gradcheck_*; the
+coverage test counts the small cases of test_ops.CASES), the forward passes are compared
+with slow reference loops and with PyTorch where it is installed, and every op must keep
+float32 float32 in forward and backward.
 """
 import numpy as np
 import pytest
 
 import minigrad
 import minigrad.functional as F
+from engine_helpers import assert_same_as_torch, leaf, padding_numbers, rand
 from minigrad import Tensor, gradcheck, nn
 from minigrad.kernels import reference
 from minigrad.ops.conv import Conv2d
@@ -17,14 +19,6 @@ from minigrad.ops.dropout import Dropout
 from minigrad.ops.norm import BatchNorm, BatchNormEval, BatchNormReLU
 from minigrad.ops.pool import MaxPool2d
 from minigrad.ops.winograd import WinogradConv2d
-
-
-def rand(*shape, seed=0, dtype=np.float64):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
-def leaf(*shape, seed=0, dtype=np.float64):
-    return Tensor(rand(*shape, seed=seed, dtype=dtype), requires_grad=True)
 
 
 # ------------------------------------------------------------------ conv2d
@@ -41,12 +35,6 @@ CONV_CASES = [
     ((2, 4, 5, 5),   (1, 4, 1, 1),   True,  1, 0),
     ((1, 2, 7, 8),   (3, 2, 3, 3),   True,  (2, 1), (0, 1)),
 ]
-
-
-def _padding_numbers(w_shape, padding):
-    if padding == "same":
-        return w_shape[2] // 2, w_shape[3] // 2
-    return (padding, padding) if isinstance(padding, int) else padding
 
 
 @pytest.mark.parametrize("x_shape,w_shape,bias,stride,padding", CONV_CASES)
@@ -144,25 +132,34 @@ def test_conv2d_algorithm_is_checked():
 def test_gradcheck_conv2d_input_only_and_weight_only():
     """backward skips the gradients nobody asked for; the rest must still be right."""
     x, w = rand(2, 3, 6, 5, seed=1), rand(4, 3, 3, 3, seed=2)
-    assert gradcheck(lambda t: F.conv2d(t, Tensor(w), stride=2, padding=1), Tensor(x, requires_grad=True))
-    assert gradcheck(lambda t: F.conv2d(Tensor(x), t, padding=1), Tensor(w, requires_grad=True))
-    y = F.conv2d(Tensor(x), Tensor(w, requires_grad=True))
-    y.sum().backward()  # no gradient for x requested: must not fail
+    conv = lambda *t, **kw: F.conv2d(*t, algorithm="im2col", **kw)  # noqa: E731
+    assert gradcheck(lambda t: conv(t, Tensor(w), stride=2, padding=1), Tensor(x, requires_grad=True))
+    assert gradcheck(lambda t: conv(Tensor(x), t, padding=1), Tensor(w, requires_grad=True))
+    # with gy = 1, dw[o, c, i, j] is the sum of every pixel that tap (i, j) of channel c reads:
+    # a column sum of im2col's matrix, the same for every o
+    weight = Tensor(w, requires_grad=True)
+    conv(Tensor(x), weight).sum().backward()
+    expected = reference.im2col(x, 3, 3).sum(axis=0).reshape(3, 3, 3)
+    np.testing.assert_allclose(weight.grad, np.broadcast_to(expected, w.shape), rtol=1e-12, atol=1e-12)
 
 
 def test_gradcheck_conv2d_directional_large():
     """A seed-CNN-like layer, too big for the element-wise check: the Chainer directional check."""
     x, w, b = leaf(2, 8, 12, 12, seed=1), leaf(16, 8, 3, 3, seed=2), leaf(16, seed=3)
-    assert gradcheck(lambda *t: F.conv2d(*t, padding="same"), x, w, b, directional=True)
+    conv = lambda *t: F.conv2d(*t, padding="same", algorithm="im2col")  # noqa: E731
+    assert conv(x, w, b).grad_fn is Conv2d
+    assert gradcheck(conv, x, w, b, directional=True)
 
 
+@pytest.mark.parametrize("algorithm", ["im2col", "auto"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("x_shape,w_shape,bias,stride,padding", CONV_CASES)
-def test_conv2d_matches_direct_reference(x_shape, w_shape, bias, stride, padding, dtype):
+def test_conv2d_matches_direct_reference(x_shape, w_shape, bias, stride, padding, dtype, algorithm):
     x, w = rand(*x_shape, seed=4, dtype=dtype), rand(*w_shape, seed=5, dtype=dtype)
     b = rand(w_shape[0], seed=6, dtype=dtype) if bias else None
-    y = F.conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding)
-    expected = reference.conv2d_direct(x, w, b, stride, _padding_numbers(w_shape, padding))
+    y = F.conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding,
+                 algorithm=algorithm)
+    expected = reference.conv2d_direct(x, w, b, stride, padding_numbers(w_shape[2:], padding))
     assert y.shape == expected.shape
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y.data, expected, rtol=tol, atol=tol)
@@ -192,6 +189,9 @@ def test_conv2d_errors_name_the_op_and_shapes():
         F.conv2d(Tensor(np.zeros((1, 5, 5), np.float32)), w)
     with pytest.raises(TypeError, match="conv2d: .*float64"):
         F.conv2d(Tensor(np.zeros((1, 1, 5, 5), np.float64)), w)
+    with pytest.raises(TypeError, match=r"conv2d: stride must be an int or a pair of ints, got \(1, 2, 3\)"):
+        F.conv2d(Tensor(np.zeros((1, 1, 5, 5), np.float32)), Tensor(np.zeros((2, 1, 3, 3), np.float32)),
+                 stride=(1, 2, 3))
 
 
 def test_conv2d_in_chunks_of_images_matches_one_chunk(monkeypatch):
@@ -200,7 +200,7 @@ def test_conv2d_in_chunks_of_images_matches_one_chunk(monkeypatch):
 
     def run():
         x, w, b = leaf(5, 3, 8, 7, seed=1), leaf(4, 3, 3, 3, seed=2), leaf(4, seed=3)
-        y = F.conv2d(x, w, b, stride=2, padding=1)
+        y = F.conv2d(x, w, b, stride=2, padding=1, algorithm="im2col")
         y.backward(rand(*y.shape, seed=7))
         return y.data, x.grad, w.grad, b.grad
 
@@ -209,13 +209,13 @@ def test_conv2d_in_chunks_of_images_matches_one_chunk(monkeypatch):
     assert len(conv_module.image_chunks(5, 100)) == 5
     for chunked, one in zip(run(), whole):
         np.testing.assert_allclose(chunked, one, rtol=1e-12, atol=1e-12)
-    assert gradcheck(lambda *t: F.conv2d(*t, padding=1), leaf(3, 2, 5, 4, seed=4), leaf(3, 2, 3, 3, seed=5),
-                     leaf(3, seed=6))
+    assert gradcheck(lambda *t: F.conv2d(*t, padding=1, algorithm="im2col"), leaf(3, 2, 5, 4, seed=4),
+                     leaf(3, 2, 3, 3, seed=5), leaf(3, seed=6))
 
 
 def test_conv2d_of_an_empty_batch():
     x, w = leaf(0, 2, 5, 5), leaf(3, 2, 3, 3, seed=1)
-    y = F.conv2d(x, w, padding=1)
+    y = F.conv2d(x, w, padding=1, algorithm="im2col")
     assert y.shape == (0, 3, 5, 5)
     y.sum().backward()
     assert x.grad.shape == (0, 2, 5, 5)
@@ -235,20 +235,10 @@ def test_image_chunks_cover_the_batch_evenly():
 def test_conv2d_matches_torch():
     torch = pytest.importorskip("torch")
     for x_shape, w_shape, bias, stride, padding in CONV_CASES:
-        x, w = leaf(*x_shape, seed=4), leaf(*w_shape, seed=5)
-        b = leaf(w_shape[0], seed=6) if bias else None
-        y = F.conv2d(x, w, b, stride=stride, padding=padding)
-        gy = rand(*y.shape, seed=8)
-        y.backward(gy)
-        tx, tw = (torch.tensor(t.data, requires_grad=True) for t in (x, w))
-        tb = torch.tensor(b.data, requires_grad=True) if bias else None
-        ty = torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=padding)
-        ty.backward(torch.tensor(gy))
-        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
-        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-10)
-        np.testing.assert_allclose(w.grad, tw.grad.numpy(), rtol=1e-10, atol=1e-10)
-        if bias:
-            np.testing.assert_allclose(b.grad, tb.grad.numpy(), rtol=1e-10, atol=1e-10)
+        arrays = [rand(*x_shape, seed=4), rand(*w_shape, seed=5)] + ([rand(w_shape[0], seed=6)] if bias else [])
+        assert_same_as_torch(lambda *t: F.conv2d(*t, stride=stride, padding=padding),
+                             lambda *t: torch.nn.functional.conv2d(*t, stride=stride, padding=padding),
+                             arrays, seed=8, rtol=1e-10, atol=1e-10)
 
 
 # -------------------------------------------------------------- max_pool2d
@@ -289,15 +279,9 @@ def test_max_pool2d_overlapping_windows_sum_their_gradients():
 def test_max_pool2d_matches_torch():
     torch = pytest.importorskip("torch")
     for x_shape, k, stride in POOL_CASES:
-        x = leaf(*x_shape, seed=13)
-        y = F.max_pool2d(x, k, stride)
-        gy = rand(*y.shape, seed=14)
-        y.backward(gy)
-        tx = torch.tensor(x.data, requires_grad=True)
-        ty = torch.nn.functional.max_pool2d(tx, k, stride)
-        ty.backward(torch.tensor(gy))
-        np.testing.assert_array_equal(y.data, ty.detach().numpy())
-        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+        assert_same_as_torch(lambda x: F.max_pool2d(x, k, stride),
+                             lambda x: torch.nn.functional.max_pool2d(x, k, stride),
+                             [rand(*x_shape, seed=13)], seed=14, rtol=1e-12, atol=1e-12)
 
 
 def test_max_pool2d_errors():
@@ -313,19 +297,22 @@ def test_max_pool2d_errors():
 BN_SHAPES = [(6, 4), (3, 2, 4, 5)]
 
 
+@pytest.mark.parametrize("training,function", [(True, BatchNorm), (False, BatchNormEval)])
 @pytest.mark.parametrize("shape", BN_SHAPES)
 @pytest.mark.parametrize("affine", [True, False])
-def test_gradcheck_batchnorm(shape, affine):
+def test_gradcheck_batchnorm(shape, affine, training, function):
+    """Training normalises by the batch's statistics, evaluation by the running ones."""
     C = shape[1]
     x = leaf(*shape, seed=21)
     params = [leaf(C, seed=22), leaf(C, seed=23)] if affine else []
-    running_mean, running_var = np.zeros(C, np.float32), np.ones(C, np.float32)
+    running_mean = rand(C, seed=27, dtype=np.float32)
+    running_var = 1 + rand(C, seed=28, dtype=np.float32) ** 2
 
     def fn(x, *wb):
         weight, bias = wb if wb else (None, None)
-        return F.batch_norm(x, running_mean, running_var, weight, bias, training=True)
+        return F.batch_norm(x, running_mean, running_var, weight, bias, training=training)
 
-    assert fn(x, *params).grad_fn is BatchNorm
+    assert fn(x, *params).grad_fn is function
     assert gradcheck(fn, x, *params)
 
 
@@ -366,23 +353,6 @@ def test_batchnormrelu2d_has_batchnorm2ds_state_and_relus_output():
     for mode in ("train", "eval"):
         getattr(bn, mode)(), getattr(fused, mode)()
         np.testing.assert_allclose(fused(x).data, np.maximum(bn(x).data, 0), rtol=1e-6, atol=1e-7)
-
-
-@pytest.mark.parametrize("shape", BN_SHAPES)
-@pytest.mark.parametrize("affine", [True, False])
-def test_gradcheck_batchnormeval(shape, affine):
-    C = shape[1]
-    x = leaf(*shape, seed=24)
-    params = [leaf(C, seed=25), leaf(C, seed=26)] if affine else []
-    running_mean = rand(C, seed=27, dtype=np.float32)
-    running_var = (1 + rand(C, seed=28, dtype=np.float32) ** 2)
-
-    def fn(x, *wb):
-        weight, bias = wb if wb else (None, None)
-        return F.batch_norm(x, running_mean, running_var, weight, bias, training=False)
-
-    assert fn(x, *params).grad_fn is BatchNormEval
-    assert gradcheck(fn, x, *params)
 
 
 def _numpy_batch_norm_stats(x):
@@ -525,25 +495,29 @@ def test_dropout_manual_seed_makes_masks_reproducible():
 
 # ------------------------------------------------------ float32 in, float32 out
 
+def _stats():
+    return np.zeros(3, np.float32), np.ones(3, np.float32)
+
+
+# name: (the op on x and its parameters, the parameters' shapes); x is (2, 3, 7, 7)
 FLOAT32_CASES = {
-    "conv2d": lambda x, p: F.conv2d(x, p[0], p[1], stride=2, padding=1),
-    "max_pool2d": lambda x, p: F.max_pool2d(x, 3, 2),
-    "batch_norm_train": lambda x, p: F.batch_norm(x, np.zeros(3, np.float32), np.ones(3, np.float32),
-                                                  p[2], p[3], training=True),
-    "batch_norm_eval": lambda x, p: F.batch_norm(x, np.zeros(3, np.float32), np.ones(3, np.float32),
-                                                 p[2], p[3], training=False),
-    "dropout": lambda x, p: F.dropout(x, 0.3, True, np.random.default_rng(0)),
+    "conv2d": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, algorithm="im2col"), [(4, 3, 3, 3), (4,)]),
+    "winograd": (lambda x, w, b: F.conv2d(x, w, b, padding=1, algorithm="winograd"), [(4, 3, 3, 3), (4,)]),
+    "max_pool2d": (lambda x: F.max_pool2d(x, 3, 2), []),
+    "batch_norm_train": (lambda x, w, b: F.batch_norm(x, *_stats(), w, b, training=True), [(3,), (3,)]),
+    "batch_norm_relu_train": (lambda x, w, b: F.batch_norm_relu(x, *_stats(), w, b, training=True), [(3,), (3,)]),
+    "batch_norm_eval": (lambda x, w, b: F.batch_norm(x, *_stats(), w, b, training=False), [(3,), (3,)]),
+    "dropout": (lambda x: F.dropout(x, 0.3, True, np.random.default_rng(0)), []),
 }
 
 
 @pytest.mark.parametrize("name", sorted(FLOAT32_CASES))
 def test_float32_in_float32_out(name):
-    x = leaf(2, 3, 7, 7, dtype=np.float32)
-    params = [leaf(4, 3, 3, 3, seed=1, dtype=np.float32), leaf(4, seed=2, dtype=np.float32),
-              leaf(3, seed=3, dtype=np.float32), leaf(3, seed=4, dtype=np.float32)]
-    y = FLOAT32_CASES[name](x, params)
+    fn, param_shapes = FLOAT32_CASES[name]
+    inputs = [leaf(2, 3, 7, 7, dtype=np.float32)] + [leaf(*shape, seed=i + 1, dtype=np.float32)
+                                                     for i, shape in enumerate(param_shapes)]
+    y = fn(*inputs)
     assert y.dtype == np.float32
     y.backward(np.ones(y.shape, np.float32))
-    for t in [x] + params:
-        assert t.grad is None or t.grad.dtype == np.float32, name
-    assert x.grad is not None
+    for i, t in enumerate(inputs):   # every input gets a gradient: none may silently vanish
+        assert t.grad is not None and t.grad.dtype == np.float32, f"{name}: input {i}"

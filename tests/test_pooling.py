@@ -1,6 +1,6 @@
 """Tests of the pooling ops: padded max_pool2d, avg_pool2d and adaptive_avg_pool2d.
 
-Every Function is gradient-checked in float64 (test_gradcheck_<function name>), the numba
+Every Function is gradient-checked in float64 over many shapes (test_gradcheck_*), the numba
 kernels are compared with their slow twins in minigrad.kernels.reference, the ops with
 PyTorch where it is installed, and every op must keep float32 float32.
 """
@@ -9,17 +9,10 @@ import pytest
 
 import minigrad.functional as F
 import minigrad.kernels as K
+from engine_helpers import assert_same_as_torch, leaf, out_size, rand
 from minigrad import Tensor, gradcheck, nn
 from minigrad.kernels import reference as R
 from minigrad.ops.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
-
-
-def rand(*shape, seed=0, dtype=np.float64):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
-def leaf(*shape, seed=0, dtype=np.float64):
-    return Tensor(rand(*shape, seed=seed, dtype=dtype), requires_grad=True)
 
 
 def tol(dtype):
@@ -40,17 +33,14 @@ POOL_CASES = [
 ]
 
 
-def _out(n, k, s, p):
-    return (n + 2 * p - k) // (k if s is None else s) + 1
-
-
 # -------------------------------------------------------------- max_pool2d with padding
 
 @pytest.mark.parametrize("x_shape,k,stride,padding", POOL_CASES)
 def test_gradcheck_maxpool2d_padded(x_shape, k, stride, padding):
     y = F.max_pool2d(leaf(*x_shape), k, stride, padding)
     assert y.grad_fn is MaxPool2d
-    assert y.shape == x_shape[:2] + (_out(x_shape[2], k, stride, padding), _out(x_shape[3], k, stride, padding))
+    assert y.shape == x_shape[:2] + (out_size(x_shape[2], k, stride, padding),
+                                     out_size(x_shape[3], k, stride, padding))
     assert gradcheck(lambda t: F.max_pool2d(t, k, stride, padding), leaf(*x_shape, seed=21))
 
 
@@ -95,15 +85,9 @@ def test_max_pool_padded_nan_wins_its_window():
 def test_max_pool2d_padded_matches_torch():
     torch = pytest.importorskip("torch")
     for x_shape, k, stride, padding in POOL_CASES:
-        x = leaf(*x_shape, seed=24)
-        y = F.max_pool2d(x, k, stride, padding)
-        gy = rand(*y.shape, seed=25)
-        y.backward(gy)
-        tx = torch.tensor(x.data, requires_grad=True)
-        ty = torch.nn.functional.max_pool2d(tx, k, stride, padding)
-        ty.backward(torch.tensor(gy))
-        np.testing.assert_array_equal(y.data, ty.detach().numpy())
-        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+        assert_same_as_torch(lambda x: F.max_pool2d(x, k, stride, padding),
+                             lambda x: torch.nn.functional.max_pool2d(x, k, stride, padding),
+                             [rand(*x_shape, seed=24)], seed=25, rtol=1e-12, atol=1e-12)
 
 
 # -------------------------------------------------------------- avg_pool2d
@@ -113,7 +97,8 @@ def test_max_pool2d_padded_matches_torch():
 def test_gradcheck_avgpool2d(x_shape, k, stride, padding, count_include_pad):
     y = F.avg_pool2d(leaf(*x_shape), k, stride, padding, count_include_pad)
     assert y.grad_fn is AvgPool2d
-    assert y.shape == x_shape[:2] + (_out(x_shape[2], k, stride, padding), _out(x_shape[3], k, stride, padding))
+    assert y.shape == x_shape[:2] + (out_size(x_shape[2], k, stride, padding),
+                                     out_size(x_shape[3], k, stride, padding))
     assert gradcheck(lambda t: F.avg_pool2d(t, k, stride, padding, count_include_pad), leaf(*x_shape, seed=31))
 
 
@@ -145,15 +130,10 @@ def test_avg_pool2d_matches_torch():
     torch = pytest.importorskip("torch")
     for x_shape, k, stride, padding in POOL_CASES:
         for count_include_pad in (True, False):
-            x = leaf(*x_shape, seed=34)
-            y = F.avg_pool2d(x, k, stride, padding, count_include_pad)
-            gy = rand(*y.shape, seed=35)
-            y.backward(gy)
-            tx = torch.tensor(x.data, requires_grad=True)
-            ty = torch.nn.functional.avg_pool2d(tx, k, stride, padding, count_include_pad=count_include_pad)
-            ty.backward(torch.tensor(gy))
-            np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
-            np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+            assert_same_as_torch(
+                lambda x: F.avg_pool2d(x, k, stride, padding, count_include_pad),
+                lambda x: torch.nn.functional.avg_pool2d(x, k, stride, padding, count_include_pad=count_include_pad),
+                [rand(*x_shape, seed=34)], seed=35, rtol=1e-12, atol=1e-12)
 
 
 # -------------------------------------------------------------- adaptive_avg_pool2d
@@ -215,15 +195,9 @@ def test_adaptive_with_dividing_size_is_avg_pool():
 def test_adaptive_avg_pool2d_matches_torch():
     torch = pytest.importorskip("torch")
     for x_shape, output_size in ADAPTIVE_CASES:
-        x = leaf(*x_shape, seed=46)
-        y = F.adaptive_avg_pool2d(x, output_size)
-        gy = rand(*y.shape, seed=47)
-        y.backward(gy)
-        tx = torch.tensor(x.data, requires_grad=True)
-        ty = torch.nn.functional.adaptive_avg_pool2d(tx, output_size)
-        ty.backward(torch.tensor(gy))
-        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+        assert_same_as_torch(lambda x: F.adaptive_avg_pool2d(x, output_size),
+                             lambda x: torch.nn.functional.adaptive_avg_pool2d(x, output_size),
+                             [rand(*x_shape, seed=46)], seed=47, rtol=1e-12, atol=1e-12)
 
 
 # -------------------------------------------------------------- layers

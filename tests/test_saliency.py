@@ -1,4 +1,5 @@
-"""Saliency maps (fer.saliency) and their sanity checks (fer.sanity).
+"""Saliency maps (fer.explain.saliency), their sanity checks (fer.explain.sanity) and the
+command line (fer.saliency).
 
 Exact checks on models whose gradients are known in closed form (a linear
 model, a conv -> ReLU -> linear net for Grad-CAM), the guided-ReLU rule against
@@ -7,7 +8,6 @@ checks on a small CNN trained for a few seconds on the synthetic faces, where
 the expression cues' masks are known.  Ends with smoke tests of the command line.
 """
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,43 +18,25 @@ import pytest
 import minigrad
 import minigrad.functional as F
 from minigrad import Tensor, nn
-from fer import saliency as S
-from fer import sanity
-from fer.cli_common import UsageError
+from fer import saliency as command
 from fer.data import to_float
-from fer.models import build_model
-from fer.synthetic import make_faces
+from fer.data.images import resize_bilinear
+from fer.data.synthetic import make_faces
+from fer.errors import UsageError
+from fer.explain import layers as L
+from fer.explain import options, sanity
+from fer.explain import saliency as S
 
 ROOT = Path(__file__).resolve().parents[1]
-ONE_THREAD_ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                  "PYTHONPATH": str(ROOT)}
-SMALL_CNN = {"widths": [8, 16], "conv_dropout": [0.0, 0.0], "dense": [32], "dense_dropout": 0.0}
-"""A two-block version of the seed CNN (conv-BN-ReLU-pool twice, dense 32, 7):
-fer.models builds it, so fer.train can train it into an ordinary run folder."""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One numba thread: on a small shared machine, threads fighting over the cores
-    made these small kernels many times slower."""
-    import numba
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def images(n, seed=0):
     return np.random.default_rng(seed).random((n, 1, 48, 48), dtype=np.float32)
 
 
-def small_cnn(seed=0):
-    minigrad.manual_seed(seed)
-    return build_model("cnn", **SMALL_CNN)
-
-
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
+def trained_run(tmp_path_factory, small_cnn_config, one_thread_env):
     """A run folder of the small CNN after 4 epochs of Adam on 1,575 synthetic faces,
     trained by ``python -m fer.train`` itself (about 12 s of one core; 55-60% test
     accuracy).  In a subprocess with one BLAS thread: in this process BLAS may
@@ -64,8 +46,8 @@ def trained_run(tmp_path_factory):
     argv = ["--model", "cnn", "--data", "synthetic", "--synthetic-size", "2000", "--epochs", "4",
             "--batch-size", "50", "--lr", "3e-3", "--optimizer", "adam", "--schedule", "none",
             "--augment", "none", "--label-smoothing", "0", "--weight-decay", "0",
-            "--model-config", json.dumps(SMALL_CNN), "--no-progress", "--out", str(run)]
-    done = subprocess.run([sys.executable, "-m", "fer.train", *argv], env=ONE_THREAD_ENV, cwd=ROOT,
+            "--model-config", json.dumps(small_cnn_config), "--no-progress", "--out", str(run)]
+    done = subprocess.run([sys.executable, "-m", "fer.train", *argv], env=one_thread_env, cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return run
@@ -80,7 +62,7 @@ def trained(trained_run):
     model, _ = load_model(trained_run)
     test_x, test_y, test_masks = make_faces(70, seed=1)
     test = to_float(test_x)
-    accuracy = (S.model_logits(model, test).argmax(axis=1) == test_y).mean()
+    accuracy = (L.model_logits(model, test).argmax(axis=1) == test_y).mean()
     assert accuracy > 0.4, f"the fixture model did not learn (test accuracy {accuracy:.0%})"
     return model, test, test_y, test_masks
 
@@ -90,20 +72,20 @@ def test_vanilla_of_a_linear_model_is_the_absolute_weights_of_the_predicted_clas
     minigrad.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(2304, 7))
     x = images(5)
-    predicted = S.model_logits(model, x).argmax(axis=1)
+    predicted = L.model_logits(model, x).argmax(axis=1)
     weights = np.abs(model[1].weight.data).reshape(7, 48, 48)
     np.testing.assert_array_equal(S.vanilla(model, x), weights[predicted])
     np.testing.assert_array_equal(S.saliency_maps(model, x, "vanilla", target=2), weights[[2] * 5])
 
 
-def test_one_batched_backward_equals_one_image_at_a_time():
+def test_one_batched_backward_equals_one_image_at_a_time(small_cnn):
     model, x = small_cnn(), images(4)
     together = S.vanilla(model, x)
     alone = np.concatenate([S.vanilla(model, x[i:i + 1]) for i in range(4)])
     np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-8)
 
 
-def test_explaining_leaves_mode_parameters_and_gradients_as_they_were():
+def test_explaining_leaves_mode_parameters_and_gradients_as_they_were(small_cnn):
     model = small_cnn().train()
     S.vanilla(model, images(2))
     assert all(m.training for m in model.modules())
@@ -122,7 +104,7 @@ def test_guided_relu_forward_and_backward_follow_the_formula(slope):
     np.testing.assert_allclose(x.grad, expected, rtol=1e-6)
 
 
-def test_guided_backprop_gates_negative_gradients_and_removes_its_hooks():
+def test_guided_backprop_gates_negative_gradients_and_removes_its_hooks(small_cnn):
     model, x = small_cnn(), images(3)
     plain = S.vanilla(model, x)
     guided = S.guided_backprop(model, x)
@@ -142,14 +124,14 @@ def test_gradcam_equals_the_formula_on_conv_relu_linear():
     x = images(2)
     cam = S.gradcam(model, x, layer="1")
     a = np.maximum(F.conv2d(Tensor(x), model[0].weight, model[0].bias, padding=1).data, 0)
-    target = S.model_logits(model, x).argmax(axis=1)
+    target = L.model_logits(model, x).argmax(axis=1)
     # d logit_c / d A = the c-th row of the dense weights, reshaped to (K, h, w)
     alpha = model[3].weight.data[target].reshape(2, 3, 48 * 48).mean(axis=2)
     expected = np.maximum((alpha[:, :, None, None] * a).sum(axis=1), 0)
     np.testing.assert_allclose(cam, expected, rtol=1e-4, atol=1e-6)
 
 
-def test_gradcam_is_upsampled_to_the_image_and_non_negative():
+def test_gradcam_is_upsampled_to_the_image_and_non_negative(small_cnn):
     model, x = small_cnn(), images(3)
     for layer in (None, "conv1", "conv2", "4"):
         cam = S.saliency_maps(model, x, "gradcam", layer=layer)
@@ -159,13 +141,13 @@ def test_gradcam_is_upsampled_to_the_image_and_non_negative():
 
 
 def test_resize_bilinear_matches_pytorch_align_corners_false():
-    out = S.resize_bilinear(np.array([[[0.0, 1.0], [2.0, 3.0]]]), (4, 4))
+    out = resize_bilinear(np.array([[[0.0, 1.0], [2.0, 3.0]]]), (4, 4))
     np.testing.assert_allclose(out[0, 0], [0, 0.25, 0.75, 1])
     np.testing.assert_allclose(out[0, 1], [0.5, 0.75, 1.25, 1.5])
-    np.testing.assert_allclose(S.resize_bilinear(np.full((1, 3, 3), 2.0), (48, 48)), 2.0)
+    np.testing.assert_allclose(resize_bilinear(np.full((1, 3, 3), 2.0), (48, 48)), 2.0)
 
 
-def test_smoothgrad_without_noise_is_vanilla():
+def test_smoothgrad_without_noise_is_vanilla(small_cnn):
     model, x = small_cnn(), images(2)
     np.testing.assert_allclose(S.smoothgrad(model, x, noise_level=0.0, samples=3), S.vanilla(model, x),
                                rtol=1e-6)
@@ -174,7 +156,7 @@ def test_smoothgrad_without_noise_is_vanilla():
 def test_integrated_gradients_add_up_to_the_score_difference(trained):
     model, x = trained[0], trained[1][:3]
     attributions = S.ig_attributions(model, x, steps=256)
-    logits, base = S.model_logits(model, x), S.model_logits(model, np.zeros_like(x))
+    logits, base = L.model_logits(model, x), L.model_logits(model, np.zeros_like(x))
     target = logits.argmax(axis=1)
     difference = logits[np.arange(3), target] - base[np.arange(3), target]
     # the midpoint rule on a piecewise-linear path: at 64 steps up to 7% off on a face whose
@@ -183,13 +165,13 @@ def test_integrated_gradients_add_up_to_the_score_difference(trained):
     np.testing.assert_allclose(attributions.sum(axis=(1, 2, 3)), difference, rtol=0.02)
 
 
-def test_layer_names_and_errors():
+def test_layer_names_and_errors(small_cnn):
     model = small_cnn()
-    assert S.find_layer(model, "conv2") is model[5] and S.find_layer(model, "0") is model[0]
+    assert L.find_layer(model, "conv2") is model[5] and L.find_layer(model, "0") is model[0]
     with pytest.raises(ValueError, match="conv1..conv2"):
-        S.find_layer(model, "conv3")
+        L.find_layer(model, "conv3")
     with pytest.raises(ValueError, match="no layer 'fc'"):
-        S.find_layer(model, "fc")
+        L.find_layer(model, "fc")
     with pytest.raises(ValueError, match="unknown saliency method"):
         S.saliency_maps(model, images(1), "lime")
     with pytest.raises(ValueError, match="0..6"):
@@ -207,7 +189,7 @@ def test_rank_correlation_handles_ties_and_order():
     assert sanity.spearman(a, np.zeros(100)) == 0.0
 
 
-def test_randomized_copy_reinitialises_everything_and_leaves_the_original():
+def test_randomized_copy_reinitialises_everything_and_leaves_the_original(small_cnn):
     model = small_cnn()
     model[1].running_mean[...] = 3.0
     before = model.state_dict()
@@ -246,16 +228,28 @@ def test_trained_model_passes_the_sanity_checks(trained, method):
 
 # ------------------------------------------------------------------- the CLI
 def test_cli_writes_a_grid_per_method_and_the_sanity_numbers(trained_run, tmp_path, capsys):
+    from PIL import Image
+
     out = tmp_path / "maps"
-    assert S.main([str(trained_run), "--method", "vanilla,gradcam", "--per-class", "1", "--sanity",
-                   "--sanity-images", "7", "--out", str(out)]) == 0
+    assert command.main([str(trained_run), "--method", "vanilla,gradcam", "--per-class", "1", "--sanity",
+                         "--sanity-images", "7", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    for method in ("vanilla", "gradcam"):
-        assert (out / f"saliency-{method}.png").stat().st_size > 0
-        assert f"{method:10s} randomisation: rank correlation" in printed
     report = json.loads((out / "sanity.json").read_text())
-    assert set(report["gradcam"]) == {"randomisation", "deletion", "masks"}
-    assert (out / "deletion.png").is_file()
+    assert set(report) == {"vanilla", "gradcam"}
+    for method in ("vanilla", "gradcam"):
+        with Image.open(out / f"saliency-{method}.png") as grid:   # one row of face, map, overlay per image
+            assert grid.format == "PNG" and grid.height > 1.5 * grid.width
+        checks = report[method]
+        assert set(checks) == {"randomisation", "deletion", "masks"}
+        correlation = checks["randomisation"]["correlation"]
+        assert f"{method:10s} randomisation: rank correlation trained vs random weights {correlation:.3f}" in printed
+        assert checks["randomisation"]["passed"] == (correlation < checks["randomisation"]["threshold"])
+        deletion = checks["deletion"]
+        assert deletion["fractions"][0] == 0 and deletion["fractions"][-1] == 1
+        assert deletion["saliency_curve"][0] == pytest.approx(deletion["random_curve"][0])   # nothing removed yet
+        assert len(checks["randomisation"]["per_image"]) == 7
+    with Image.open(out / "deletion.png") as curves:
+        assert curves.format == "PNG"
 
 
 def test_cli_explains_a_users_colour_photo_of_any_size(trained_run, tmp_path):
@@ -264,19 +258,22 @@ def test_cli_explains_a_users_colour_photo_of_any_size(trained_run, tmp_path):
     photo = tmp_path / "me.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 70, 3), dtype=np.uint8)).save(photo)
     out = tmp_path / "maps"
-    assert S.main([str(trained_run), "--input", str(photo), "--method", "smoothgrad", "--samples", "2",
-                   "--out", str(out)]) == 0
-    assert (out / "saliency-smoothgrad.png").is_file()
+    assert command.main([str(trained_run), "--input", str(photo), "--method", "smoothgrad", "--samples", "2",
+                         "--out", str(out)]) == 0
+    with Image.open(out / "saliency-smoothgrad.png") as grid:   # one image: face, map and overlay side by side
+        assert grid.width > 1.5 * grid.height
     with pytest.raises(UsageError, match="unknown"):
-        S.main([str(trained_run), "--input", str(photo), "--method", "lime"])
+        command.main([str(trained_run), "--input", str(photo), "--method", "lime"])
 
 
-def test_help_is_fast_and_imports_neither_numba_nor_matplotlib():
-    code = ("import sys, fer.saliency, fer.filters, fer.sanity, fer.plots_maps; "
-            "print(sorted(m for m in ('numba', 'matplotlib') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert result.stdout.strip() == "[]", result.stderr
-    for module in ("fer.saliency", "fer.filters"):
+def test_help_imports_no_engine(imported_after, one_thread_env):
+    parsers = "import fer.saliency, fer.filters\nfer.saliency.build_parser(); fer.filters.build_parser()"
+    assert imported_after(parsers) == "[]"
+    libraries = "import fer.explain.saliency, fer.explain.sanity, fer.explain.filters, fer.explain.plots"
+    loaded = imported_after(libraries)       # numba with the first kernel, matplotlib with the first figure
+    assert "minigrad" in loaded and "numba" not in loaded and "matplotlib" not in loaded
+    for module, listed in (("fer.saliency", ",".join(options.METHODS)), ("fer.filters", "--tv-weight")):
         shown = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
-                               cwd=ROOT, timeout=60)
-        assert shown.returncode == 0 and "RUN" in shown.stdout
+                               cwd=ROOT, env=one_thread_env, timeout=60)
+        assert shown.returncode == 0 and shown.stdout.startswith(f"usage: python -m {module}")
+        assert listed in shown.stdout

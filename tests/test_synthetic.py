@@ -1,10 +1,10 @@
-"""fer.synthetic: shapes, balance, determinism, and masks that mark the cues."""
+"""fer.data.synthetic: shapes, balance, determinism, and masks that mark the cues."""
 
 import numpy as np
 import pytest
 
-from fer import synthetic
-from fer.synthetic import make_faces
+from fer.data import synthetic
+from fer.data.synthetic import make_faces
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ checks), with its own compiled specialisation.
     winograd.py   the tile transforms of Winograd's F(2x2, 3x3) and their adjoints
     pool.py       max_pool2d_forward (value + argmax) / max_pool2d_backward,
                   avg_pool2d_forward / avg_pool2d_backward
-    norm.py       batch-norm forward (train / eval, optional fused ReLU) and backward
+    norm.py       batch-norm forward (train, with an optional fused ReLU; eval) and backward
     reference.py  slow, obvious loop versions of each kernel: test oracles and
                   the place to read the math
 

@@ -35,31 +35,17 @@ there are no write races.
 import numpy as np
 from numba import njit, prange
 
-
-def _as_float_array(op, name, a):
-    """Return `a` as a C-contiguous float32/float64 array; anything else is an error.
-
-    Kernels never silently upcast: a float64 array sneaking into a float32
-    network would halve its speed, so other dtypes are refused by name.
-    """
-    a = np.asarray(a)
-    if a.dtype != np.float32 and a.dtype != np.float64:
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {a.dtype}")
-    return np.ascontiguousarray(a)
-
-
-def _pair(v):
-    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+from .._args import as_float_array, pair
 
 
 def conv_output_size(H, W, kh, kw, stride, pad_h, pad_w):
     """Output plane (OH, OW) of a convolution: OH = (H + 2*pad_h - kh) // sh + 1."""
-    sh, sw = _pair(stride)
+    sh, sw = pair(stride, "stride")
     return (H + 2 * pad_h - kh) // sh + 1, (W + 2 * pad_w - kw) // sw + 1
 
 
 def _check_geometry(op, x_shape, kh, kw, stride, pad_h, pad_w):
-    sh, sw = _pair(stride)
+    sh, sw = pair(stride, "stride", op)
     if len(x_shape) != 4:
         raise ValueError(f"{op}: expected x of shape (N, C, H, W), got {tuple(x_shape)}")
     if min(kh, kw, sh, sw) < 1 or min(pad_h, pad_w) < 0:
@@ -123,7 +109,7 @@ def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, OH, OW, gx):
                     gx[n, c, h, w] = gp[(c * Hp + h + ph) * Wp + w + pw]
 
 
-def im2col(x, kh, kw, stride=1, pad_h=0, pad_w=0, out=None):
+def im2col(x, kh, kw, stride=1, pad_h=0, pad_w=0):
     """Unfold image patches into rows: x (N, C, H, W) -> cols (N*OH*OW, C*kh*kw).
 
     cols[(n*OH + oh)*OW + ow, (c*kh + i)*kw + j] = xpad[n, c, oh*sh + i, ow*sw + j]
@@ -131,23 +117,17 @@ def im2col(x, kh, kw, stride=1, pad_h=0, pad_w=0, out=None):
     columns left and right, OH = (H + 2*pad_h - kh)//sh + 1 (floor), same for OW.
     `stride` is an int or a pair (sh, sw).
 
-    out: optional preallocated C-contiguous array of that shape and x's dtype.
-    Reusing it between training steps saves the page faults of a fresh
-    allocation, which added 40-75% to the time of the seed CNN's big layers.
-    Returns cols with x's dtype (float32 or float64).
+    Returns a fresh cols with x's dtype (float32 or float64).  Conv2d calls it
+    per chunk of images of at most 32 MB (``ops/conv.py``), a size that malloc
+    recycles between calls, so a fresh array costs no page faults.
     """
-    x = _as_float_array("im2col", "x", x)
+    x = as_float_array("im2col", "x", x)
     kh, kw, pad_h, pad_w = int(kh), int(kw), int(pad_h), int(pad_w)
     sh, sw, OH, OW = _check_geometry("im2col", x.shape, kh, kw, stride, pad_h, pad_w)
     N, C = x.shape[:2]
-    shape = (N * OH * OW, C * kh * kw)
-    if out is None:
-        out = np.empty(shape, x.dtype)
-    elif out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
-        raise ValueError(f"im2col: out must be a C-contiguous {x.dtype} array of shape {shape}, "
-                         f"got {out.dtype} {out.shape}")
-    _im2col_kernel(x, kh, kw, sh, sw, pad_h, pad_w, OH, OW, out)
-    return out
+    cols = np.empty((N * OH * OW, C * kh * kw), x.dtype)
+    _im2col_kernel(x, kh, kw, sh, sw, pad_h, pad_w, OH, OW, cols)
+    return cols
 
 
 def col2im(gcols, x_shape, kh, kw, stride=1, pad_h=0, pad_w=0):
@@ -158,7 +138,7 @@ def col2im(gcols, x_shape, kh, kw, stride=1, pad_h=0, pad_w=0):
     dropped. This is exactly the gradient of im2col, and satisfies
     <im2col(x), g> == <x, col2im(g)> for all x, g. Returns gcols' dtype.
     """
-    gcols = _as_float_array("col2im", "gcols", gcols)
+    gcols = as_float_array("col2im", "gcols", gcols)
     x_shape = tuple(int(d) for d in x_shape)
     kh, kw, pad_h, pad_w = int(kh), int(kw), int(pad_h), int(pad_w)
     sh, sw, OH, OW = _check_geometry("col2im", x_shape, kh, kw, stride, pad_h, pad_w)

@@ -30,7 +30,8 @@ numbers), so there are no write races.
 import numpy as np
 from numba import njit, prange
 
-from .conv import _as_float_array, _check_geometry
+from .._args import as_float_array
+from .conv import _check_geometry
 
 
 # Reassociation lets LLVM vectorise the sums over a row (the weight gradient's dot products);
@@ -137,8 +138,8 @@ def _check(op, x, w, stride, pad_h, pad_w):
 
 def direct_conv2d_forward(x, w, b, stride, pad_h, pad_w):
     """y (N, O, OH, OW) of the grouped convolution above, G = C / w.shape[1]; b (O,) or None."""
-    x = _as_float_array("direct_conv2d", "x", x)
-    w = _as_float_array("direct_conv2d", "w", w).astype(x.dtype, copy=False)
+    x = as_float_array("direct_conv2d", "x", x)
+    w = as_float_array("direct_conv2d", "w", w).astype(x.dtype, copy=False)
     s, OH, OW = _check("direct_conv2d", x, w, stride, pad_h, pad_w)
     y = np.empty((x.shape[0], w.shape[0], OH, OW), x.dtype)
     bias = np.zeros(w.shape[0], x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
@@ -149,9 +150,9 @@ def direct_conv2d_forward(x, w, b, stride, pad_h, pad_w):
 def direct_conv2d_backward(gy, x, w, stride, pad_h, pad_w, need_x=True, need_w=True):
     """(gx, gw) of the grouped convolution above, None for one not asked for.  The bias's
     gradient, gy summed over (N, OH, OW), is left to the caller."""
-    gy = _as_float_array("direct_conv2d_backward", "gy", gy)
-    x = _as_float_array("direct_conv2d_backward", "x", x).astype(gy.dtype, copy=False)
-    w = _as_float_array("direct_conv2d_backward", "w", w).astype(gy.dtype, copy=False)
+    gy = as_float_array("direct_conv2d_backward", "gy", gy)
+    x = as_float_array("direct_conv2d_backward", "x", x).astype(gy.dtype, copy=False)
+    w = as_float_array("direct_conv2d_backward", "w", w).astype(gy.dtype, copy=False)
     s, OH, OW = _check("direct_conv2d_backward", x, w, stride, pad_h, pad_w)
     if gy.shape != (x.shape[0], w.shape[0], OH, OW):
         raise ValueError(f"direct_conv2d_backward: gy has shape {gy.shape}, the output's is "

@@ -7,7 +7,7 @@ BatchNorm1d. Statistics are per channel c over the M = N*L values x[:, c, :]:
     var    = (1/M) sum (x - mean)^2               (biased: used to normalise)
     invstd = 1 / sqrt(var + eps)
     xhat   = (x - mean) * invstd
-    y      = weight * xhat + bias                 (optionally relu'd: y = max(y, 0))
+    y      = weight * xhat + bias                 (training may fuse a ReLU: y = max(y, 0))
 
 The kernels return mean and invstd, which is what backward needs. The caller
 updates running_var with the unbiased variance, as PyTorch does:
@@ -37,7 +37,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .conv import _as_float_array
+from .._args import as_float_array
 
 # Let LLVM reorder the float additions of the per-channel sums. A strict
 # left-to-right sum is one long dependency chain that cannot use SIMD;
@@ -75,14 +75,13 @@ def _bn_forward_train_kernel(x, weight, bias, eps, relu, y, mean_out, invstd_out
 
 
 @njit(parallel=True, cache=True, fastmath=_SUM_IN_ANY_ORDER)
-def _bn_affine_kernel(x, scale, shift, relu, y):
+def _bn_affine_kernel(x, scale, shift, y):
     N, C, L = x.shape
     for c in prange(C):
         a, b = float(scale[c]), float(shift[c])
         for n in range(N):
             for l in range(L):
-                v = float(x[n, c, l]) * a + b
-                y[n, c, l] = max(v, 0.0) if relu else v
+                y[n, c, l] = float(x[n, c, l]) * a + b
 
 
 @njit(parallel=True, cache=True, fastmath=_SUM_IN_ANY_ORDER)
@@ -113,7 +112,7 @@ def _bn_backward_kernel(gy, x, mean, invstd, weight, relu, y, gx, gweight, gbias
 
 
 def _check_x3(op, x3):
-    x3 = _as_float_array(op, "x3", x3)
+    x3 = as_float_array(op, "x3", x3)
     if x3.ndim != 3:
         raise ValueError(f"{op}: expected x3 of shape (N, C, L), got {x3.shape}")
     return x3
@@ -151,7 +150,7 @@ def batch_norm_forward_train(x3, weight, bias, eps=1e-5, relu=False):
     return y3, mean, invstd
 
 
-def batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps=1e-5, relu=False):
+def batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps=1e-5):
     """Inference-mode batch norm with fixed statistics: x3 (N, C, L) -> y3 (N, C, L).
 
     y = weight * (x - running_mean) / sqrt(running_var + eps) + bias, folded into
@@ -165,7 +164,7 @@ def batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps=1e-
     scale = _per_channel(op, "weight", weight, C, np.float64, 1.0) / np.sqrt(var + eps)
     shift = _per_channel(op, "bias", bias, C, np.float64, 0.0) - mean * scale
     y3 = np.empty_like(x3)
-    _bn_affine_kernel(x3, scale, shift, bool(relu), y3)   # scale, shift stay float64
+    _bn_affine_kernel(x3, scale, shift, y3)   # scale, shift stay float64
     return y3
 
 
@@ -180,7 +179,7 @@ def batch_norm_backward(gy3, x3, mean, invstd, weight, y3=None):
         gx = weight*invstd/M * (M*g - gbias - xhat*gweight),  M = N*L.
     """
     op = "batch_norm_backward"
-    gy3 = _as_float_array(op, "gy3", gy3)
+    gy3 = as_float_array(op, "gy3", gy3)
     x3 = _check_x3(op, x3)
     if gy3.shape != x3.shape or gy3.dtype != x3.dtype:
         raise ValueError(f"{op}: gy3 {gy3.dtype}{gy3.shape} must match x3 {x3.dtype}{x3.shape}")

@@ -39,7 +39,7 @@ Work is split over the N*C planes, which are independent, so no write races.
 import numpy as np
 from numba import njit, prange
 
-from .conv import _as_float_array
+from .._args import as_float_array
 
 
 def _check_pool(op, shape, k, stride, padding=0):
@@ -55,6 +55,20 @@ def _check_pool(op, shape, k, stride, padding=0):
     if OH < 1 or OW < 1:
         raise ValueError(f"{op}: window {k}x{k} larger than the input plane {H}x{W} padded by {padding}")
     return OH, OW
+
+
+@njit(cache=True)
+def _span(o, s, pad, k, n):
+    """Window o (stride s, size k) along an axis of n pixels padded by pad on each side.
+
+    Positions count from the first real pixel, so the padding sits at -pad..-1 and
+    n..n+pad-1.  Returns lo, hi: the window's first and one-past-last position, padding
+    included (the area that count_include_pad divides by); r0, r1: the same clipped to
+    the real pixels 0..n-1.  With pad <= k/2 every window holds a real pixel: r0 < r1.
+    """
+    lo = o * s - pad
+    hi = min(lo + k, n + pad)
+    return lo, hi, max(lo, 0), min(hi, n)
 
 
 @njit(parallel=True, cache=True)
@@ -99,17 +113,16 @@ def _max_pool_forward_kernel(x, W, k, s, y, argmax):
 def _max_pool_forward_padded_kernel(x, H, W, k, s, pad, y, argmax):
     # As _max_pool_forward_kernel, with each window clipped to the image:
     # rows r0..r1-1 and columns c0..c1-1 of the plane (never empty, as pad <= k/2).
-    # A separate kernel so that the unpadded path keeps its simpler loops.
+    # A separate kernel because the clipping costs: measured on the seed CNN's 2x2
+    # pooling (unpadded, batch 64, one thread), these loops take 15-65% longer.
     P = x.shape[0]
     OH, OW = y.shape[1], y.shape[2]
     for p in prange(P):
         xp = x[p]
         for oh in range(OH):
-            r0 = max(oh * s - pad, 0)
-            r1 = min(oh * s - pad + k, H)
+            _, _, r0, r1 = _span(oh, s, pad, k, H)
             for ow in range(OW):
-                c0 = max(ow * s - pad, 0)
-                c1 = min(ow * s - pad + k, W)
+                _, _, c0, c1 = _span(ow, s, pad, k, W)
                 where = r0 * W + c0                  # first real pixel of the window
                 best = xp[where]
                 saw_nan = False
@@ -152,7 +165,7 @@ def max_pool2d_forward(x, k, stride=None, padding=0):
     stride defaults to k; padding (implicit -inf) must be at most k / 2.
     """
     k, stride, padding = int(k), int(k if stride is None else stride), int(padding)
-    x = _as_float_array("max_pool2d_forward", "x", x)
+    x = as_float_array("max_pool2d_forward", "x", x)
     OH, OW = _check_pool("max_pool2d_forward", x.shape, k, stride, padding)
     N, C, H, W = x.shape
     y = np.empty((N * C, OH, OW), x.dtype)
@@ -171,7 +184,7 @@ def max_pool2d_backward(gy, argmax, x_shape, k, stride=None, padding=0):
     gets 0. k, stride and padding are only used to check the shapes.
     """
     k, stride, padding = int(k), int(k if stride is None else stride), int(padding)
-    gy = _as_float_array("max_pool2d_backward", "gy", gy)
+    gy = as_float_array("max_pool2d_backward", "gy", gy)
     x_shape = tuple(int(d) for d in x_shape)
     out_shape = x_shape[:2] + _check_pool("max_pool2d_backward", x_shape, k, stride, padding)
     argmax = np.asarray(argmax)
@@ -197,13 +210,9 @@ def _avg_pool_forward_kernel(x, H, W, k, s, pad, count_include_pad, y):
     for p in prange(P):
         xp = x[p]
         for oh in range(OH):
-            h0 = oh * s - pad
-            h1 = min(h0 + k, H + pad)
-            r0, r1 = max(h0, 0), min(h1, H)
+            h0, h1, r0, r1 = _span(oh, s, pad, k, H)
             for ow in range(OW):
-                w0 = ow * s - pad
-                w1 = min(w0 + k, W + pad)
-                c0, c1 = max(w0, 0), min(w1, W)
+                w0, w1, c0, c1 = _span(ow, s, pad, k, W)
                 total = 0.0                     # float64 sum, rounded once to x's dtype on the store
                 for r in range(r0, r1):
                     for c in range(c0, c1):
@@ -219,13 +228,9 @@ def _avg_pool_backward_kernel(gy, H, W, k, s, pad, count_include_pad, gx):
         g = gx[p]
         g[:] = 0
         for oh in range(OH):
-            h0 = oh * s - pad
-            h1 = min(h0 + k, H + pad)
-            r0, r1 = max(h0, 0), min(h1, H)
+            h0, h1, r0, r1 = _span(oh, s, pad, k, H)
             for ow in range(OW):
-                w0 = ow * s - pad
-                w1 = min(w0 + k, W + pad)
-                c0, c1 = max(w0, 0), min(w1, W)
+                w0, w1, c0, c1 = _span(ow, s, pad, k, W)
                 d = (h1 - h0) * (w1 - w0) if count_include_pad else (r1 - r0) * (c1 - c0)
                 share = gy[p, oh, ow] / d
                 for r in range(r0, r1):
@@ -241,7 +246,7 @@ def avg_pool2d_forward(x, k, stride=None, padding=0, count_include_pad=True):
     must be at most k / 2.
     """
     k, stride, padding = int(k), int(k if stride is None else stride), int(padding)
-    x = _as_float_array("avg_pool2d_forward", "x", x)
+    x = as_float_array("avg_pool2d_forward", "x", x)
     OH, OW = _check_pool("avg_pool2d_forward", x.shape, k, stride, padding)
     N, C, H, W = x.shape
     y = np.empty((N * C, OH, OW), x.dtype)
@@ -255,7 +260,7 @@ def avg_pool2d_backward(gy, x_shape, k, stride=None, padding=0, count_include_pa
     gx[n, c, h, w] = sum of gy[n, c, oh, ow] / d over the windows that hold (h, w).
     """
     k, stride, padding = int(k), int(k if stride is None else stride), int(padding)
-    gy = _as_float_array("avg_pool2d_backward", "gy", gy)
+    gy = as_float_array("avg_pool2d_backward", "gy", gy)
     x_shape = tuple(int(d) for d in x_shape)
     out_shape = x_shape[:2] + _check_pool("avg_pool2d_backward", x_shape, k, stride, padding)
     if gy.shape != out_shape:

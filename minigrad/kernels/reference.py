@@ -10,13 +10,11 @@ evaluated one output pixel at a time, with no im2col at all.
 """
 import numpy as np
 
+from .._args import pair
+
 
 def _pad(x, pad_h, pad_w):
     return np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
-
-
-def _pair(v):
-    return (v, v) if np.isscalar(v) else tuple(v)
 
 
 def conv2d_direct(x, w, b=None, stride=1, padding=0):
@@ -29,7 +27,7 @@ def conv2d_direct(x, w, b=None, stride=1, padding=0):
 
     Returns y: (N, O, OH, OW), OH = (H + 2*ph - kh) // sh + 1, in x's dtype.
     """
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    (sh, sw), (ph, pw) = pair(stride, "stride"), pair(padding, "padding")
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     xp = _pad(x, ph, pw)
@@ -52,7 +50,7 @@ def im2col(x, kh, kw, stride=1, pad_h=0, pad_w=0):
     w.reshape(O, -1), so cols @ w.reshape(O, -1).T is the convolution in
     channels-last (NHWC) order.
     """
-    sh, sw = _pair(stride)
+    sh, sw = pair(stride, "stride")
     N, C, H, W = x.shape
     xp = _pad(x, pad_h, pad_w)
     OH, OW = (H + 2 * pad_h - kh) // sh + 1, (W + 2 * pad_w - kw) // sw + 1
@@ -73,7 +71,7 @@ def col2im(gcols, x_shape, kh, kw, stride=1, pad_h=0, pad_w=0):
     gradient is the sum of gcols over those places; whatever lands on the
     padding is cropped away.
     """
-    sh, sw = _pair(stride)
+    sh, sw = pair(stride, "stride")
     N, C, H, W = x_shape
     OH, OW = (H + 2 * pad_h - kh) // sh + 1, (W + 2 * pad_w - kw) // sw + 1
     gxp = np.zeros((N, C, H + 2 * pad_h, W + 2 * pad_w), gcols.dtype)

@@ -18,16 +18,9 @@ import math
 import numpy as np
 
 from .. import functional as F
+from .._args import pair
 from . import init
 from .module import Module, Parameter
-
-
-def _pair(value, name: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return tuple(value)
-    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
 
 
 def _check_ndim(layer: str, x, allowed: tuple, expected: str):
@@ -82,7 +75,7 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must "
                              f"be multiples of groups ({groups})")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(kernel_size, "Conv2d kernel_size")
+        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
         self.stride, self.padding = stride, padding
         self.weight = Parameter(np.empty((out_channels, in_channels // groups, *self.kernel_size),
                                          dtype=np.float32))

@@ -19,6 +19,10 @@ class ReLU(Function):
         return gy * (y > 0)
 
 
+def relu(x):
+    return ReLU.apply(x)
+
+
 class LeakyReLU(Function):
     """y = x if x > 0 else slope * x;  dx = gy * (1 if x > 0 else slope)."""
 
@@ -33,6 +37,10 @@ class LeakyReLU(Function):
     def backward(ctx, gy):
         (positive,) = ctx.saved_tensors
         return np.where(positive, gy, gy * gy.dtype.type(ctx.slope)), None
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return LeakyReLU.apply(x, negative_slope)
 
 
 class Sigmoid(Function):
@@ -52,6 +60,10 @@ class Sigmoid(Function):
         return gy * y * (1 - y)
 
 
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
 class Tanh(Function):
     """y = tanh x;  dx = gy * (1 - y**2)."""
 
@@ -65,6 +77,10 @@ class Tanh(Function):
     def backward(ctx, gy):
         (y,) = ctx.saved_tensors
         return gy * (1 - y * y)
+
+
+def tanh(x):
+    return Tanh.apply(x)
 
 
 def softmax_array(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -95,6 +111,10 @@ class Softmax(Function):
         return y * (gy - (gy * y).sum(axis=ctx.axis, keepdims=True)), None
 
 
+def softmax(x, axis=-1):
+    return Softmax.apply(x, axis)
+
+
 class LogSoftmax(Function):
     """y = x - logsumexp(x);  dx = gy - softmax(x) * sum(gy) along the axis."""
 
@@ -109,26 +129,6 @@ class LogSoftmax(Function):
     def backward(ctx, gy):
         (y,) = ctx.saved_tensors
         return gy - np.exp(y) * gy.sum(axis=ctx.axis, keepdims=True), None
-
-
-def relu(x):
-    return ReLU.apply(x)
-
-
-def leaky_relu(x, negative_slope=0.01):
-    return LeakyReLU.apply(x, negative_slope)
-
-
-def sigmoid(x):
-    return Sigmoid.apply(x)
-
-
-def tanh(x):
-    return Tanh.apply(x)
-
-
-def softmax(x, axis=-1):
-    return Softmax.apply(x, axis)
 
 
 def log_softmax(x, axis=-1):

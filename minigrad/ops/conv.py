@@ -41,6 +41,7 @@ layer at batch 128.  Two choices keep that down:
 """
 import numpy as np
 
+from .._args import pair, shape_text
 from ..autograd import Function
 
 #: Bytes of im2col matrix (or of GEMM output) per chunk of images; see the module docstring.
@@ -72,20 +73,6 @@ def image_chunks(N, bytes_per_image):
     return [(start, min(start + size, N)) for start in range(0, N, size)]
 
 
-def _pair(value, name, op="conv2d"):
-    """An int or a pair of ints as (a, b)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, (int, np.integer)) for v in value):
-        return int(value[0]), int(value[1])
-    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-
-
-def _shape(a):
-    """A shape written compactly for error messages: (8,3,48,48), (3,)."""
-    return "(" + ",".join(str(n) for n in a.shape) + ("," if a.ndim == 1 else "") + ")"
-
-
 def conv2d_geometry(x_shape, w_shape, stride, padding):
     """Check the arguments of a convolution and return ((sh, sw), pad_h, pad_w, OH, OW).
 
@@ -93,7 +80,7 @@ def conv2d_geometry(x_shape, w_shape, stride, padding):
     ``"valid"`` (0) or ``"same"`` (stride 1 and odd kernel sizes only, where it means
     k // 2 on each side and keeps H and W, as in PyTorch).
     """
-    sh, sw = _pair(stride, "stride")
+    sh, sw = pair(stride, "stride", "conv2d")
     if sh < 1 or sw < 1:
         raise ValueError(f"conv2d: stride must be at least 1, got {stride}")
     kh, kw = w_shape[2], w_shape[3]
@@ -109,7 +96,7 @@ def conv2d_geometry(x_shape, w_shape, stride, padding):
         else:
             raise ValueError(f"conv2d: padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}")
     else:
-        pad_h, pad_w = _pair(padding, "padding")
+        pad_h, pad_w = pair(padding, "padding", "conv2d")
         if pad_h < 0 or pad_w < 0:
             raise ValueError(f"conv2d: padding must not be negative, got {padding}")
     H, W = x_shape[2], x_shape[3]
@@ -126,17 +113,17 @@ def _check_conv_inputs(x, w, b, groups=1):
     """The shapes and dtypes of a convolution's arrays, as PyTorch's rule: x (N, C, H, W),
     w (O, C // groups, kh, kw) with O a multiple of groups, b (O,) or None."""
     if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"conv2d: expected x (N,C,H,W) and w (O,C,kh,kw), got x {_shape(x)}, w {_shape(w)}")
+        raise ValueError(f"conv2d: expected x (N,C,H,W) and w (O,C,kh,kw), got x {shape_text(x)}, w {shape_text(w)}")
     if x.shape[1] != w.shape[1] * groups:
         per_group = f" in {groups} groups" if groups > 1 else ""
         raise ValueError(f"conv2d: input has {x.shape[1]} channels but weight expects {w.shape[1] * groups}"
-                         f"{per_group} (x {_shape(x)}, w {_shape(w)})")
+                         f"{per_group} (x {shape_text(x)}, w {shape_text(w)})")
     if w.shape[0] % groups:
         raise ValueError(f"conv2d: the weight's {w.shape[0]} output channels do not split into {groups} groups "
-                         f"(x {_shape(x)}, w {_shape(w)})")
+                         f"(x {shape_text(x)}, w {shape_text(w)})")
     if b is not None and b.shape != (w.shape[0],):
-        raise ValueError(f"conv2d: bias has shape {_shape(b)} but the weight has {w.shape[0]} output "
-                         f"channels, so the bias must be ({w.shape[0]},) (w {_shape(w)})")
+        raise ValueError(f"conv2d: bias has shape {shape_text(b)} but the weight has {w.shape[0]} output "
+                         f"channels, so the bias must be ({w.shape[0]},) (w {shape_text(w)})")
     dtypes = {a.dtype for a in (x, w, b) if a is not None}
     if len(dtypes) > 1 or not np.issubdtype(x.dtype, np.floating):
         names = ", ".join(f"{n} {a.dtype}" for n, a in (("x", x), ("w", w), ("b", b)) if a is not None)

@@ -16,8 +16,9 @@ spatial extent: C*O), it costs 9*C + C*O -- about 8x less for 64 channels.
 """
 import numpy as np
 
+from .._args import shape_text
 from ..autograd import Function
-from .conv import _check_conv_inputs, _shape, conv2d_geometry
+from .conv import _check_conv_inputs, conv2d_geometry
 
 
 class DirectConv2d(Function):
@@ -80,7 +81,7 @@ class PointwiseConv2d(Function):
         _check_conv_inputs(x, w, b)
         (sh, sw), pad_h, pad_w, OH, OW = conv2d_geometry(x.shape, w.shape, stride, padding)
         if w.shape[2:] != (1, 1) or (pad_h, pad_w) != (0, 0):
-            raise ValueError(f"pointwise_conv2d: needs a 1x1 kernel and no padding, got w {_shape(w)} "
+            raise ValueError(f"pointwise_conv2d: needs a 1x1 kernel and no padding, got w {shape_text(w)} "
                              f"and padding {padding}")
         N, C = x.shape[:2]
         O = w.shape[0]

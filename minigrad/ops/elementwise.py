@@ -4,6 +4,9 @@ For y = f(a, b) element-wise, the chain rule is element-wise too:
 dL/da = dL/dy * df/da.  Inputs may broadcast against each other; backward returns
 gradients of the broadcast shape and the engine sums them back to each input's shape
 (:func:`minigrad.autograd.unbroadcast`).
+
+Each Function is followed by its wrapper; ``pow`` and ``abs`` shadow Python's builtins
+inside this module (so that ``F.abs`` reads like ``torch.abs``), which uses neither.
 """
 import numpy as np
 
@@ -22,6 +25,10 @@ class Add(Function):
         return gy, gy
 
 
+def add(a, b):
+    return Add.apply(a, b)
+
+
 class Sub(Function):
     """y = a - b;  da = gy,  db = -gy."""
 
@@ -32,6 +39,10 @@ class Sub(Function):
     @staticmethod
     def backward(ctx, gy):
         return gy, (-gy if ctx.needs_input_grad[1] else None)
+
+
+def sub(a, b):
+    return Sub.apply(a, b)
 
 
 class Mul(Function):
@@ -48,6 +59,10 @@ class Mul(Function):
         ga = gy * b if ctx.needs_input_grad[0] else None
         gb = gy * a if ctx.needs_input_grad[1] else None
         return ga, gb
+
+
+def mul(a, b):
+    return Mul.apply(a, b)
 
 
 class Div(Function):
@@ -67,6 +82,10 @@ class Div(Function):
         return ga, gb
 
 
+def div(a, b):
+    return Div.apply(a, b)
+
+
 class Neg(Function):
     """y = -x;  dx = -gy."""
 
@@ -77,6 +96,10 @@ class Neg(Function):
     @staticmethod
     def backward(ctx, gy):
         return -gy
+
+
+def neg(x):
+    return Neg.apply(x)
 
 
 class Pow(Function):
@@ -95,6 +118,12 @@ class Pow(Function):
         return gy * (p * x ** (p - 1)), None
 
 
+def pow(x, p):
+    if not np.isscalar(p):
+        raise TypeError(f"pow: the exponent must be a constant number, got {type(p).__name__}")
+    return Pow.apply(x, p)
+
+
 class Exp(Function):
     """y = e**x;  dx = gy * y (the exponential is its own derivative)."""
 
@@ -110,6 +139,10 @@ class Exp(Function):
         return gy * y
 
 
+def exp(x):
+    return Exp.apply(x)
+
+
 class Log(Function):
     """y = ln x;  dx = gy / x."""
 
@@ -122,6 +155,10 @@ class Log(Function):
     def backward(ctx, gy):
         (x,) = ctx.saved_tensors
         return gy / x
+
+
+def log(x):
+    return Log.apply(x)
 
 
 class Sqrt(Function):
@@ -139,6 +176,10 @@ class Sqrt(Function):
         return gy / (2 * y)
 
 
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
 class Abs(Function):
     """y = |x|;  dx = gy * sign(x) (0 at x = 0, the subgradient PyTorch uses)."""
 
@@ -151,6 +192,10 @@ class Abs(Function):
     def backward(ctx, gy):
         (x,) = ctx.saved_tensors
         return gy * np.sign(x)
+
+
+def abs(x):
+    return Abs.apply(x)
 
 
 class Clip(Function):
@@ -172,6 +217,10 @@ class Clip(Function):
         return gy * inside, None, None
 
 
+def clip(x, low=None, high=None):
+    return Clip.apply(x, low, high)
+
+
 class Maximum(Function):
     """y = max(a, b) element-wise; the gradient goes to the larger input (split evenly on ties)."""
 
@@ -185,6 +234,10 @@ class Maximum(Function):
         a, b = ctx.saved_tensors
         share_a = (a > b) + 0.5 * (a == b)
         return gy * share_a.astype(gy.dtype), gy * (1 - share_a).astype(gy.dtype)
+
+
+def maximum(a, b):
+    return Maximum.apply(a, b)
 
 
 class Minimum(Function):
@@ -202,6 +255,10 @@ class Minimum(Function):
         return gy * share_a.astype(gy.dtype), gy * (1 - share_a).astype(gy.dtype)
 
 
+def minimum(a, b):
+    return Minimum.apply(a, b)
+
+
 class Cast(Function):
     """y = x converted to another float dtype;  dx = gy converted back."""
 
@@ -213,60 +270,6 @@ class Cast(Function):
     @staticmethod
     def backward(ctx, gy):
         return gy.astype(ctx.dtype), None
-
-
-def add(a, b):
-    return Add.apply(a, b)
-
-
-def sub(a, b):
-    return Sub.apply(a, b)
-
-
-def mul(a, b):
-    return Mul.apply(a, b)
-
-
-def div(a, b):
-    return Div.apply(a, b)
-
-
-def neg(x):
-    return Neg.apply(x)
-
-
-def pow(x, p):
-    if not np.isscalar(p):
-        raise TypeError(f"pow: the exponent must be a constant number, got {type(p).__name__}")
-    return Pow.apply(x, p)
-
-
-def exp(x):
-    return Exp.apply(x)
-
-
-def log(x):
-    return Log.apply(x)
-
-
-def sqrt(x):
-    return Sqrt.apply(x)
-
-
-def abs(x):
-    return Abs.apply(x)
-
-
-def clip(x, low=None, high=None):
-    return Clip.apply(x, low, high)
-
-
-def maximum(a, b):
-    return Maximum.apply(a, b)
-
-
-def minimum(a, b):
-    return Minimum.apply(a, b)
 
 
 def cast(x, dtype):

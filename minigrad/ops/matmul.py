@@ -45,6 +45,10 @@ class MatMul(Function):
         return ga, gb
 
 
+def matmul(a, b):
+    return MatMul.apply(a, b)
+
+
 class Linear(Function):
     """y = x @ w^T + b with x (N, in), w (out, in), b (out,) (PyTorch's layout).
 
@@ -69,10 +73,6 @@ class Linear(Function):
         gw = gy.T @ x if ctx.needs_input_grad[1] else None
         gb = gy.sum(axis=0) if ctx.needs_input_grad[2] else None
         return gx, gw, gb
-
-
-def matmul(a, b):
-    return MatMul.apply(a, b)
 
 
 def linear(x, w, b=None):

@@ -18,9 +18,9 @@ it is just an affine map per channel, y = x * scale + shift.
 """
 import numpy as np
 
+from .._args import shape_text
 from ..autograd import Function
 from ..tensor import Tensor
-from .conv import _shape
 
 
 def _as_array(a):
@@ -30,7 +30,7 @@ def _as_array(a):
 
 def _view3(x):
     if x.ndim < 2:
-        raise ValueError(f"batch_norm: expected x (N, C), (N, C, L) or (N, C, H, W), got x {_shape(x)}")
+        raise ValueError(f"batch_norm: expected x (N, C), (N, C, L) or (N, C, H, W), got x {shape_text(x)}")
     return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))
 
 
@@ -38,7 +38,7 @@ def _check_per_channel(x, **arrays):
     C = x.shape[1]
     for name, a in arrays.items():
         if a is not None and a.shape != (C,):
-            raise ValueError(f"batch_norm: {name} has shape {_shape(a)} but x {_shape(x)} has {C} "
+            raise ValueError(f"batch_norm: {name} has shape {shape_text(a)} but x {shape_text(x)} has {C} "
                              f"channels, so {name} must be ({C},)")
 
 
@@ -65,7 +65,7 @@ class BatchNorm(Function):
         M = x3.shape[0] * x3.shape[2]
         if M < 2:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
-                             f"got x {_shape(x)}")
+                             f"got x {shape_text(x)}")
         if momentum is None:
             raise ValueError("batch_norm: momentum=None (cumulative average) is not supported; "
                              "give a number such as 0.1")

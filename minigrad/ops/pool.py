@@ -12,16 +12,16 @@ and at most half the kernel size, so that every window holds at least one real p
 """
 import numpy as np
 
+from .._args import pair, shape_text
 from ..autograd import Function
-from .conv import _shape
 
 
 def _size(op, value, name):
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] == value[1]:
-        return int(value[0])
-    raise ValueError(f"{op}: {name} must be an int (or a pair of equal ints), got {value!r}")
+    """An int, or a pair of equal ints, as an int: the windows here are square."""
+    a, b = pair(value, name, op)
+    if a != b:
+        raise ValueError(f"{op}: {name} must be an int (or a pair of equal ints), got {value!r}")
+    return a
 
 
 def _window(op, x, kernel_size, stride, padding):
@@ -30,7 +30,7 @@ def _window(op, x, kernel_size, stride, padding):
     s = k if stride is None else _size(op, stride, "stride")
     p = _size(op, padding, "padding")
     if x.ndim != 4:
-        raise ValueError(f"{op}: expected x (N,C,H,W), got x {_shape(x)}")
+        raise ValueError(f"{op}: expected x (N,C,H,W), got x {shape_text(x)}")
     if k < 1 or s < 1:
         raise ValueError(f"{op}: kernel_size and stride must be at least 1, got {k} and {s}")
     # PyTorch's rule: with more padding some windows would hold padding only.
@@ -40,7 +40,7 @@ def _window(op, x, kernel_size, stride, padding):
     H, W = x.shape[2:]
     if H + 2 * p < k or W + 2 * p < k:
         padded = f" padded by {p}" if p else ""
-        raise ValueError(f"{op}: kernel {k}x{k} is larger than the input {H}x{W}{padded} (x {_shape(x)})")
+        raise ValueError(f"{op}: kernel {k}x{k} is larger than the input {H}x{W}{padded} (x {shape_text(x)})")
     return k, s, p
 
 
@@ -151,9 +151,9 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, output_size):
         if x.ndim != 4:
-            raise ValueError(f"adaptive_avg_pool2d: expected x (N,C,H,W), got x {_shape(x)}")
+            raise ValueError(f"adaptive_avg_pool2d: expected x (N,C,H,W), got x {shape_text(x)}")
         if x.shape[2] < 1 or x.shape[3] < 1:
-            raise ValueError(f"adaptive_avg_pool2d: the input plane is empty (x {_shape(x)})")
+            raise ValueError(f"adaptive_avg_pool2d: the input plane is empty (x {shape_text(x)})")
         OH, OW = _output_size(x, output_size)
         ctx.x_shape, ctx.out = x.shape, (OH, OW)
         if (OH, OW) == (1, 1):

@@ -3,6 +3,9 @@
 The gradient of a reduction must be spread back over the reduced axes, so backward
 first re-inserts them as size-1 axes (:func:`_expand`) and lets broadcasting copy
 the gradient along them.
+
+The wrappers ``sum``, ``max`` and ``min`` shadow Python's builtins inside this module
+(so that ``F.sum`` reads like ``torch.sum``); nothing here uses the builtins.
 """
 import numpy as np
 
@@ -34,6 +37,10 @@ class Sum(Function):
         return np.broadcast_to(_expand(gy, ctx.axes, ctx.keepdims), ctx.shape), None, None
 
 
+def sum(x, axis=None, keepdims=False):
+    return Sum.apply(x, axis, keepdims)
+
+
 class Mean(Function):
     """y = sum / n over axes;  dx = gy / n copied along those axes."""
 
@@ -49,8 +56,15 @@ class Mean(Function):
         return np.broadcast_to(g, ctx.shape), None, None
 
 
+def mean(x, axis=None, keepdims=False):
+    return Mean.apply(x, axis, keepdims)
+
+
 class _Extremum(Function):
-    """y = max (or min) over axes;  dx = gy at the extreme elements, shared equally among ties."""
+    """y = max (or min) over axes;  dx = gy at the extreme elements, shared equally among ties.
+
+    An abstract helper, not an op (hence the underscore): Max and Min below each set ``reduce``.
+    """
 
     reduce = None  # np.max or np.min
 
@@ -73,24 +87,14 @@ class Max(_Extremum):
     reduce = staticmethod(np.max)
 
 
-class Min(_Extremum):
-    reduce = staticmethod(np.min)
-
-
-Function.registry.remove(_Extremum)  # an abstract helper, not an op
-
-
-def sum(x, axis=None, keepdims=False):
-    return Sum.apply(x, axis, keepdims)
-
-
-def mean(x, axis=None, keepdims=False):
-    return Mean.apply(x, axis, keepdims)
-
-
 def max(x, axis=None, keepdims=False):
     return Max.apply(x, axis, keepdims)
 
 
+class Min(_Extremum):
+    reduce = staticmethod(np.min)
+
+
 def min(x, axis=None, keepdims=False):
     return Min.apply(x, axis, keepdims)
+

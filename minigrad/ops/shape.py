@@ -26,6 +26,19 @@ class Reshape(Function):
         return gy.reshape(ctx.shape), None
 
 
+def reshape(x, *shape):
+    if len(shape) == 1 and not np.isscalar(shape[0]):
+        shape = tuple(shape[0])
+    return Reshape.apply(x, shape)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge axes start_dim..end_dim into one: (N, C, H, W).flatten(1) -> (N, C*H*W)."""
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    shape = x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:]
+    return Reshape.apply(x, shape)
+
+
 class Permute(Function):
     """y = x with axes reordered by ``dims``;  dx = gy reordered by the inverse permutation."""
 
@@ -37,78 +50,6 @@ class Permute(Function):
     @staticmethod
     def backward(ctx, gy):
         return gy.transpose(ctx.inverse), None
-
-
-class GetItem(Function):
-    """y = x[index] (slices, integers, integer or boolean arrays);  dx = zeros with gy added at index.
-
-    ``np.add.at`` rather than ``gx[index] = gy``: with an integer array an element
-    may be picked twice (``x[[0, 0]]``), and both picks must add to its gradient.
-    """
-
-    @staticmethod
-    def forward(ctx, x, index):
-        ctx.shape, ctx.index = x.shape, index
-        return np.asarray(x[index])
-
-    @staticmethod
-    def backward(ctx, gy):
-        gx = np.zeros(ctx.shape, dtype=gy.dtype)
-        np.add.at(gx, ctx.index, gy)
-        return gx, None
-
-
-class Concatenate(Function):
-    """y = the inputs joined along ``axis``;  each dx is its own slice of gy."""
-
-    @staticmethod
-    def forward(ctx, axis, *xs):
-        ctx.axis = axis
-        ctx.splits = np.cumsum([x.shape[axis] for x in xs])[:-1]
-        try:
-            return np.concatenate(xs, axis=axis)
-        except ValueError as e:
-            raise ValueError(f"concatenate: shapes {[x.shape for x in xs]} do not fit along axis {axis}: {e}") from None
-
-    @staticmethod
-    def backward(ctx, gy):
-        return (None, *np.split(gy, ctx.splits, axis=ctx.axis))
-
-
-class Stack(Function):
-    """y = the inputs stacked along a new ``axis``;  each dx is gy indexed along that axis."""
-
-    @staticmethod
-    def forward(ctx, axis, *xs):
-        ctx.axis = axis
-        try:
-            return np.stack(xs, axis=axis)
-        except ValueError:
-            raise ValueError(f"stack: all inputs need the same shape, got {[x.shape for x in xs]}") from None
-
-    @staticmethod
-    def backward(ctx, gy):
-        return (None, *np.moveaxis(gy, ctx.axis, 0))
-
-
-class Pad(Function):
-    """y = x surrounded by constant values;  dx = gy with the border cropped off."""
-
-    @staticmethod
-    def forward(ctx, x, pad_width, value):
-        pad_width = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2))
-        ctx.crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(pad_width, x.shape))
-        return np.pad(x, pad_width, constant_values=value)
-
-    @staticmethod
-    def backward(ctx, gy):
-        return gy[ctx.crop], None, None
-
-
-def reshape(x, *shape):
-    if len(shape) == 1 and not np.isscalar(shape[0]):
-        shape = tuple(shape[0])
-    return Reshape.apply(x, shape)
 
 
 def permute(x, *dims):
@@ -131,11 +72,23 @@ def transpose(x, *dims):
     return permute(x, *dims)
 
 
-def flatten(x, start_dim=0, end_dim=-1):
-    """Merge axes start_dim..end_dim into one: (N, C, H, W).flatten(1) -> (N, C*H*W)."""
-    start, end = start_dim % x.ndim, end_dim % x.ndim
-    shape = x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:]
-    return Reshape.apply(x, shape)
+class GetItem(Function):
+    """y = x[index] (slices, integers, integer or boolean arrays);  dx = zeros with gy added at index.
+
+    ``np.add.at`` rather than ``gx[index] = gy``: with an integer array an element
+    may be picked twice (``x[[0, 0]]``), and both picks must add to its gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        return np.asarray(x[index])
+
+    @staticmethod
+    def backward(ctx, gy):
+        gx = np.zeros(ctx.shape, dtype=gy.dtype)
+        np.add.at(gx, ctx.index, gy)
+        return gx, None
 
 
 def getitem(x, index):
@@ -144,12 +97,59 @@ def getitem(x, index):
     return GetItem.apply(x, index)
 
 
+class Concatenate(Function):
+    """y = the inputs joined along ``axis``;  each dx is its own slice of gy."""
+
+    @staticmethod
+    def forward(ctx, axis, *xs):
+        ctx.axis = axis
+        ctx.splits = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        try:
+            return np.concatenate(xs, axis=axis)
+        except ValueError as e:
+            raise ValueError(f"concatenate: shapes {[x.shape for x in xs]} do not fit along axis {axis}: {e}") from None
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (None, *np.split(gy, ctx.splits, axis=ctx.axis))
+
+
 def concatenate(tensors, axis=0):
     return Concatenate.apply(axis, *tensors)
 
 
+class Stack(Function):
+    """y = the inputs stacked along a new ``axis``;  each dx is gy indexed along that axis."""
+
+    @staticmethod
+    def forward(ctx, axis, *xs):
+        ctx.axis = axis
+        try:
+            return np.stack(xs, axis=axis)
+        except ValueError:
+            raise ValueError(f"stack: all inputs need the same shape, got {[x.shape for x in xs]}") from None
+
+    @staticmethod
+    def backward(ctx, gy):
+        return (None, *np.moveaxis(gy, ctx.axis, 0))
+
+
 def stack(tensors, axis=0):
     return Stack.apply(axis, *tensors)
+
+
+class Pad(Function):
+    """y = x surrounded by constant values;  dx = gy with the border cropped off."""
+
+    @staticmethod
+    def forward(ctx, x, pad_width, value):
+        pad_width = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2))
+        ctx.crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(pad_width, x.shape))
+        return np.pad(x, pad_width, constant_values=value)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy[ctx.crop], None, None
 
 
 def pad(x, pad_width, value=0.0):

@@ -45,7 +45,7 @@ class WinogradConv2d(Function):
 
         _check_conv_inputs(x, w, b)
         _, pad, _, OH, OW = conv2d_geometry(x.shape, w.shape, 1, padding)
-        (N, C, H, W), O = x.shape, w.shape[0]
+        (N, C), O = x.shape[:2], w.shape[0]
         TH, TW = K.tile_counts(OH, OW)
         x = np.ascontiguousarray(x)
         U = K.filter_transform(w)

@@ -1,180 +1,20 @@
-"""``python -m fer.report RUN [RUN ...]``: the study's answers on one page, in HTML and Markdown.
+"""The sections that fill the report: each answers one of the study's questions from
+the files the commands leave in the run folders (see :mod:`fer.report`), or says
+what is missing and which command makes it.
 
-The report answers the study's five questions from the files the other commands
-leave in the run folders (see :mod:`fer.runs`):
-
-1. the CNN: ``summary.txt``, ``curves.png``, ``metrics.json``;
-2. the DNN of matched size: the same files, and the comparison with the CNN;
-3. the confusion matrix and the most-confused pairs: ``eval-<split>.json`` and
-   ``eval-<split>-confusion.png`` from :mod:`fer.evaluate`;
-4. saliency maps and their sanity checks: ``saliency/`` from :mod:`fer.saliency`;
-5. what the filters respond to: ``filters/`` from :mod:`fer.filters`;
-
-plus the data source, the time and speed (``history.csv``) and the configuration
-(``config.json``).  A piece that is not there is reported as missing, with the
-command that makes it; ``--generate`` runs those commands first.
-
-The page is built once, as a list of blocks (:class:`Heading`, :class:`Paragraph`,
-:class:`Table`, :class:`Figure`, ...), and rendered twice: as one self-contained
-HTML file (images inlined as base64 data URIs: no file, font, stylesheet or
-script is fetched, so it opens offline anywhere) and as Markdown next to it, whose
-images are copied into ``<name>_files/``.
-
-    python -m fer.train --model both --out runs/study
-    python -m fer.report runs/study --generate         # -> runs/study/report.html, report.md
+:func:`build_report` puts them together: the data source first (a synthetic run says
+so before anything else), then the answers at a glance, then each section.
 """
-import argparse
-import base64
-import csv
-import html
 import json
 import math
-import shlex
-import shutil
 import statistics
-import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from . import LABELS
-from .cli_common import UsageError, run_cli
+from .. import LABELS
+from ..explain.options import METHODS
+from .document import Bullets, Code, Heading, Note, Paragraph, Section, Table, missing
 
-ROLES = {"cnn": "CNN", "dnn": "DNN"}
-ROLE_OF_MODEL = {"cnn": "cnn", "vgg": "cnn", "xception": "cnn", "dnn": "dnn"}  # the other conv nets are CNNs too
 SEED_REPORT = "the report this project re-does got about 60% (CNN) and 30% (DNN) on FER2013"
-
-
-# =============================================================== the document
-@dataclass
-class Heading:
-    level: int
-    text: str
-
-
-@dataclass
-class Paragraph:
-    text: str  # `backticks` mark code, in both renderings
-
-
-@dataclass
-class Bullets:
-    items: list
-
-
-@dataclass
-class Note:
-    """A boxed remark: ``kind`` "warning" (synthetic data) or "missing"."""
-    kind: str
-    text: str
-
-
-@dataclass
-class Table:
-    header: list
-    rows: list
-
-
-@dataclass
-class Code:
-    text: str
-
-
-@dataclass
-class Figure:
-    path: Path     # the PNG in the run folder
-    name: str      # its file name in the Markdown's image folder
-    caption: str
-
-
-def missing(what, command=None):
-    """A missing piece, with the command that would produce it."""
-    fix = f" Make it with `{command}`, or rerun this report with `--generate`." if command else ""
-    return Note("missing", f"{what}.{fix}")
-
-
-@dataclass
-class Section:
-    """One numbered part of the report; ``answer`` is its one-line summary for the overview."""
-    title: str
-    answer: str
-    blocks: list = field(default_factory=list)
-
-
-# =============================================================== the runs
-@dataclass
-class Run:
-    """One training run folder and what the report reads from it."""
-    folder: Path
-    config: dict
-
-    @property
-    def model(self):
-        return self.config["settings"]["model"]
-
-    @property
-    def role(self):
-        return ROLE_OF_MODEL.get(self.model, self.model)
-
-    @property
-    def title(self):
-        name = ROLES.get(self.role, self.model.upper())
-        return name if self.model == self.role else f"{name} ({self.model})"
-
-    def file(self, relative):
-        """``folder/relative`` if it exists, else None."""
-        path = self.folder / relative
-        return path if path.exists() else None
-
-    def json(self, relative):
-        path = self.file(relative)
-        return None if path is None else json.loads(path.read_text())
-
-    def history(self):
-        """history.csv as a list of {column: float}; [] when absent."""
-        path = self.file("history.csv")
-        if path is None:
-            return []
-        with open(path, newline="") as f:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-    def figure(self, relative, caption):
-        """A :class:`Figure` of ``folder/relative``, or None when the PNG is absent."""
-        path = self.file(relative)
-        return None if path is None else Figure(path, f"{self.role}-{Path(relative).name}", caption)
-
-
-def run_folders(paths):
-    """The training run folders named by ``paths``: a run folder (it has config.json), or
-    a folder of runs (``fer.train --model both --out DIR`` writes DIR/cnn and DIR/dnn)."""
-    from .formats import DataError
-
-    folders = []
-    for path in map(Path, paths):
-        if not path.is_dir():
-            raise DataError(f"{path}: no such run folder")
-        if (path / "config.json").is_file():
-            folders.append(path)
-            continue
-        inside = sorted(p for p in path.iterdir() if (p / "config.json").is_file())
-        if not inside:
-            raise DataError(f"{path}: not a training run folder (no config.json), and no run folders inside it")
-        folders.extend(inside)
-    return folders
-
-
-def load_runs(paths):
-    """{role: Run} for the runs named by ``paths``; at most one CNN and one DNN."""
-    from .runs import read_config
-
-    runs = {}
-    for folder in run_folders(paths):
-        run = Run(folder, read_config(folder))
-        if run.role in runs:
-            raise UsageError(f"two {run.title} runs given ({runs[run.role].folder} and {folder}); "
-                             f"the report compares one CNN with one DNN")
-        runs[run.role] = run
-    return runs
 
 
 # =============================================================== numbers in words
@@ -398,8 +238,6 @@ def sanity_rows(sanity):
 
 
 def saliency_blocks(run):
-    from .saliency import METHODS
-
     folder, command = run.folder / "saliency", f"python -m fer.saliency {run.folder} --sanity"
     maps = [run.figure(f"saliency/saliency-{m}.png", f"{run.title}: {METHOD_CAPTIONS.get(m, m)}; each "
                        "image shown with its map and the map over the face") for m in METHODS]
@@ -467,7 +305,7 @@ def layer_blocks(run, layer, numbers):
     for prefix, caption in (("ascent", "the input each filter responds to most, found by gradient ascent "
                                        "(title: achieved activation / best real image)"),
                             ("top", "the real image patches each filter responds to most, one row per filter"),
-                            ("featuremaps", "every filter's output for one image")):
+                            ("featuremaps", "the same filters' outputs for one image")):
         blocks.append(run.figure(f"filters/{prefix}-{layer}.png", f"{layer}: {caption}")
                       or missing(f"No `filters/{prefix}-{layer}.png` in `{run.folder}`",
                                  f"python -m fer.filters {run.folder}"))
@@ -583,162 +421,3 @@ def build_report(runs, command):
     for section in sections:
         blocks += [Heading(2, section.title), *section.blocks]
     return blocks
-
-
-# =============================================================== rendering
-CSS = """
-body { font-family: system-ui, sans-serif; max-width: 62em; margin: 2em auto; padding: 0 1em;
-       line-height: 1.45; color: #222; }
-h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: .8em 0; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
-th { background: #f2f2f2; }
-pre { background: #f6f6f6; padding: .7em; overflow-x: auto; font-size: 85%; line-height: 1.25; }
-code { background: #f2f2f2; padding: 0 .2em; }
-img { max-width: 100%; }
-figure { margin: 1em 0; }
-figcaption { font-size: 90%; color: #555; }
-.warning { border-left: 6px solid #c00; background: #fdecec; padding: .6em 1em; font-weight: bold; }
-.missing { border-left: 6px solid #e90; background: #fff5e0; padding: .6em 1em; }
-"""
-
-
-def inline_html(text):
-    """Escape ``text`` for HTML; `backticked` parts become <code>."""
-    parts = text.split("`")
-    return "".join(f"<code>{html.escape(p)}</code>" if k % 2 else html.escape(p) for k, p in enumerate(parts))
-
-
-def data_uri(path):
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
-
-
-def block_html(block):
-    if isinstance(block, Heading):
-        return f"<h{block.level}>{inline_html(block.text)}</h{block.level}>"
-    if isinstance(block, Paragraph):
-        return f"<p>{inline_html(block.text)}</p>"
-    if isinstance(block, Bullets):
-        return "<ul>" + "".join(f"<li>{inline_html(item)}</li>" for item in block.items) + "</ul>"
-    if isinstance(block, Note):
-        label = "Missing: " if block.kind == "missing" else ""
-        return f'<div class="{block.kind}">{label}{inline_html(block.text)}</div>'
-    if isinstance(block, Table):
-        head = "".join(f"<th>{inline_html(h)}</th>" for h in block.header)
-        body = "".join("<tr>" + "".join(f"<td>{inline_html(c)}</td>" for c in row) + "</tr>" for row in block.rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    if isinstance(block, Code):
-        return f"<pre>{html.escape(block.text)}</pre>"
-    if isinstance(block, Figure):
-        return (f'<figure><img src="{data_uri(block.path)}" alt="{html.escape(block.caption)}">'
-                f"<figcaption>{inline_html(block.caption)}</figcaption></figure>")
-    raise TypeError(f"unknown block {block!r}")
-
-
-def render_html(blocks):
-    title = next(b.text for b in blocks if isinstance(b, Heading))
-    body = "\n".join(block_html(b) for b in blocks)
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
-            f"<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
-
-
-def table_cell(text):
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def block_markdown(block, files_dir):
-    """Markdown of one block; a Figure's PNG is copied into ``files_dir``."""
-    if isinstance(block, Heading):
-        return "#" * block.level + " " + block.text
-    if isinstance(block, Paragraph):
-        return block.text
-    if isinstance(block, Bullets):
-        return "\n".join(f"- {item}" for item in block.items)
-    if isinstance(block, Note):
-        return "> **" + ("Missing:** " if block.kind == "missing" else "Warning:** ") + block.text
-    if isinstance(block, Table):
-        lines = [block.header, ["---"] * len(block.header), *block.rows]
-        return "\n".join("| " + " | ".join(table_cell(c) or " " for c in line) + " |" for line in lines)
-    if isinstance(block, Code):
-        return f"```\n{block.text}\n```"
-    if isinstance(block, Figure):
-        files_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(block.path, files_dir / block.name)
-        return f"![{block.caption}]({files_dir.name}/{block.name})\n\n*{block.caption}*"
-    raise TypeError(f"unknown block {block!r}")
-
-
-def render_markdown(blocks, files_dir):
-    return "\n\n".join(block_markdown(b, files_dir) for b in blocks) + "\n"
-
-
-# =============================================================== --generate
-def generate_missing(runs, args):
-    """Run the evaluate / saliency / filters steps whose outputs a run lacks."""
-    from . import evaluate, filters, saliency
-
-    threads = ["--threads", str(args.threads)] if args.threads else []
-    for run in runs.values():
-        folder = str(run.folder)
-        steps = []
-        if evaluation_file(run) is None:
-            steps.append((evaluate, [folder, *threads]))
-        if run.role == "cnn" and not run.file("saliency/sanity.json"):
-            steps.append((saliency, [folder, "--sanity", *shlex.split(args.saliency_args), *threads]))
-        if run.role == "cnn" and not run.file("filters/filters.json"):
-            steps.append((filters, [folder, *shlex.split(args.filters_args), *threads]))
-        for module, argv in steps:
-            print(f"report: python -m {module.__name__} {shlex.join(argv)}", flush=True)
-            module.main(argv)
-
-
-# =============================================================== command line
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m fer.report",
-        description="One self-contained HTML page (and the same as Markdown) answering the study's questions "
-                    "from training runs: the CNN, the DNN and their comparison, the confusion matrix, saliency "
-                    "maps with their sanity checks, filter visualisations, data, speed and configuration.",
-        epilog="example: python -m fer.train --model both --out runs/study && "
-               "python -m fer.report runs/study --generate")
-    parser.add_argument("runs", nargs="+", metavar="RUN",
-                        help="run folder(s) of python -m fer.train, or a folder holding them (--model both "
-                             "writes OUT/cnn and OUT/dnn); at most one CNN and one DNN")
-    parser.add_argument("--out", help="the HTML file (default RUN/report.html for the first RUN); the Markdown "
-                                      "goes next to it (report.md, images in report_files/)")
-    parser.add_argument("--generate", action="store_true",
-                        help="first run what is missing: python -m fer.evaluate on each run, fer.saliency "
-                             "--sanity and fer.filters on the CNN")
-    parser.add_argument("--saliency-args", default="", metavar="ARGS",
-                        help='extra options for the generated fer.saliency step, e.g. --saliency-args="--per-class 2"')
-    parser.add_argument("--filters-args", default="", metavar="ARGS",
-                        help='extra options for the generated fer.filters step, e.g. --filters-args="--layer conv1,conv4"')
-    parser.add_argument("--threads", type=int, help="CPU threads for the generated steps")
-    return parser
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    out = Path(args.out) if args.out else None
-    if out is not None and out.suffix.lower() == ".md":
-        raise UsageError("--out names the HTML file (e.g. report.html); the Markdown is written next to it")
-    runs = load_runs(args.runs)
-    if args.threads:
-        from .threads import limit_threads
-        limit_threads(args.threads)
-    if args.generate:
-        generate_missing(runs, args)
-    blocks = build_report(runs, shlex.join(["python", "-m", "fer.report", *argv]))
-    out = out or Path(args.runs[0]) / "report.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(blocks), encoding="utf-8")
-    markdown = out.with_suffix(".md")
-    files_dir = out.with_name(out.stem + "_files")
-    markdown.write_text(render_markdown(blocks, files_dir), encoding="utf-8")
-    print(f"wrote {out} and {markdown} (its images in {files_dir})")
-    return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -11,43 +11,37 @@ nothing recognisable do we fall back to the synthetic faces, and say so.
 A folder may hold fer2013.csv[.gz], the course's train.csv and test.csv,
 or the image release's train/<emotion>/ folders, directly or one level
 down (data/fer2013/fer2013.csv.gz). The file layouts are in
-``fer.formats`` and ``fer.images``.
+:mod:`fer.data.formats` and :mod:`fer.data.images`.
 
-Parsing the 32,298-row CSV takes seconds, so the parsed arrays are cached
-as .npz files in $XDG_CACHE_HOME/minigrad-fer (default ~/.cache/minigrad-fer),
-never beside the data, which may be read-only. A cache entry is named by
-the source's path and keyed by its size, modification time and content
-hash: a changed file misses the cache.
+What was parsed (or drawn: large synthetic sets) is read back from the cache of
+:mod:`fer.data.cache` the next time.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
-import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fer import synthetic
-from fer.formats import N_CLASSES, DataError, DataWarning, Dataset, read_csv_file
-from fer.images import find_image_splits, read_image_folder
-from fer.synthetic import make_faces
+from . import synthetic
+from .cache import CACHE_MISSES, cache_entry, default_cache_dir, read_cache, write_cache
+from .formats import N_CLASSES, Dataset, read_csv_file
+from .images import find_image_splits, read_image_folder
+from .synthetic import make_faces
+from fer.errors import DataError, DataWarning
 
-__all__ = ["DataError", "DataWarning", "Dataset", "Splits", "load_file", "load_splits",
-           "resolve_data_path", "stratified_split", "to_float", "default_cache_dir"]
+__all__ = ["Splits", "load_file", "load_splits", "synthetic_splits", "resolve_data_path", "stratified_split",
+           "to_float"]
 
 DEFAULT_DATA_DIR = Path("data")
 SYNTHETIC_SIZE = 8000   # 6,300 train, 700 validation, 1,000 test at val_fraction 0.1
 _CSV_NAMES = ("fer2013.csv", "fer2013.csv.gz", "train.csv", "train.csv.gz")
-_CACHE_VERSION = 1      # bump when the parsers change what they return
 _CACHE_SYNTHETIC_FROM = 2000   # smaller synthetic sets are drawn faster than the cache is managed
-# What reading an absent or damaged cache file raises: then parse again.
-_CACHE_MISSES = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
 
 
 @dataclass
@@ -175,10 +169,10 @@ def _synthetic_faces(n: int, seed: int) -> Dataset:
     key.update(Path(synthetic.__file__).read_bytes())
     entry = default_cache_dir() / f"synthetic-{n}-{seed}-{key.hexdigest()}.npz"
     try:
-        return _read_cache(entry)[0]["faces"]
-    except _CACHE_MISSES:
+        return read_cache(entry)[0]["faces"]
+    except CACHE_MISSES:
         faces = _draw_faces(n, seed)
-        _write_cache(entry, {"faces": faces}, {})
+        write_cache(entry, {"faces": faces}, {})
         return faces
 
 
@@ -225,27 +219,19 @@ def _find_sources(path: Path) -> list[Path]:
     return []
 
 
-# --- the cache ---------------------------------------------------------------
-
-def default_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/minigrad-fer, or ~/.cache/minigrad-fer."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "minigrad-fer"
-
-
 def _load_cached(source: Path, skip_bad_rows: bool, cache_dir) -> dict[str, Dataset]:
     """Read ``source`` through the cache; report skipped rows and converted
     images as DataWarnings, on cache hits too."""
-    entry = _cache_entry(source, skip_bad_rows, cache_dir)
+    entry = cache_entry(source, skip_bad_rows, cache_dir)
     try:
-        splits, meta = _read_cache(entry)
-    except _CACHE_MISSES:
+        splits, meta = read_cache(entry)
+    except CACHE_MISSES:
         if source.is_dir():
             splits, skipped, converted = read_image_folder(source, skip_bad_rows)
         else:
             (splits, skipped), converted = read_csv_file(source, skip_bad_rows), 0
         meta = {"skipped": dict(skipped), "converted": converted}
-        _write_cache(entry, splits, meta)
+        write_cache(entry, splits, meta)
     if meta["skipped"]:
         reasons = ", ".join(f"{n:,} {reason}" for reason, n in Counter(meta["skipped"]).most_common())
         total = sum(meta["skipped"].values())
@@ -255,62 +241,3 @@ def _load_cached(source: Path, skip_bad_rows: bool, cache_dir) -> dict[str, Data
         warnings.warn(f"{source}: converted {meta['converted']:,} images that were not 48x48 "
                       "grayscale (to grayscale, centre-cropped, resized)", DataWarning, stacklevel=3)
     return splits
-
-
-def _cache_entry(source: Path, skip_bad_rows: bool, cache_dir) -> Path:
-    """The cache file for ``source`` as it is now: named after its path, with
-    its size, mtime and content hash in the name."""
-    source = source.resolve()
-    key = hashlib.blake2b(f"{_CACHE_VERSION} {skip_bad_rows}".encode(), digest_size=10)
-    try:
-        if source.is_dir():
-            # An image folder is keyed by its files' names, sizes and mtimes:
-            # reading 35,000 images only to hash them would cost about as
-            # much as decoding them.
-            for file in sorted(source.rglob("*")):
-                stat = file.stat()
-                key.update(f"{file.relative_to(source)} {stat.st_size} {stat.st_mtime_ns}\n".encode())
-        else:
-            stat = source.stat()
-            key.update(f"{stat.st_size} {stat.st_mtime_ns}\n".encode())
-            with open(source, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    key.update(block)
-    except OSError as e:
-        raise DataError(f"{source}: cannot read ({e.strerror or e})") from None
-    where = hashlib.blake2b(str(source).encode(), digest_size=4).hexdigest()
-    return Path(cache_dir or default_cache_dir()) / f"{source.name}-{where}-{key.hexdigest()}.npz"
-
-
-def _read_cache(entry: Path) -> tuple[dict[str, Dataset], dict]:
-    """({split: Dataset}, meta) from a cache file; one of _CACHE_MISSES if
-    it is absent or damaged."""
-    with np.load(entry, allow_pickle=False) as z:
-        arrays = {key: z[key] for key in z.files}
-    meta = json.loads(str(arrays.pop("meta")))
-    splits = {name: Dataset(arrays[f"{name}/images"], arrays[f"{name}/labels"], arrays.get(f"{name}/ids"),
-                            meta["sources"][name], meta["synthetic"][name], arrays.get(f"{name}/masks"))
-              for name in meta["splits"]}
-    return splits, meta
-
-
-def _write_cache(entry: Path, splits: dict[str, Dataset], meta: dict) -> None:
-    """Write atomically, replacing older entries for the same source. A
-    cache that cannot be written is not an error: the next load parses again."""
-    arrays = {}
-    for name, data in splits.items():
-        for field in ("images", "labels", "ids", "masks"):
-            if getattr(data, field) is not None:
-                arrays[f"{name}/{field}"] = getattr(data, field)
-    meta = {**meta, "splits": list(splits), "sources": {name: d.source for name, d in splits.items()},
-            "synthetic": {name: d.synthetic for name, d in splits.items()}}
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        partial = entry.with_name(f".partial-{os.getpid()}-{entry.name}")
-        np.savez(partial, meta=np.array(json.dumps(meta)), **arrays)   # uncompressed: loads in 0.1 s
-        prefix = entry.name.rsplit("-", 1)[0] + "-"
-        for old in entry.parent.glob(prefix + "*.npz"):
-            old.unlink(missing_ok=True)
-        os.replace(partial, entry)
-    except OSError as e:
-        warnings.warn(f"could not write the data cache {entry} ({e})", DataWarning, stacklevel=3)

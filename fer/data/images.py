@@ -1,4 +1,4 @@
-"""Image files: one user photo, or FER2013's image release (folders of files).
+"""Image files (one user photo, or FER2013's image release), and image arrays.
 
 Any image Pillow reads becomes a 48x48 uint8 grey image, the way the model
 sees FER2013: converted to Pillow's 'L' (luma) mode, cropped to a centred
@@ -7,6 +7,10 @@ square (so a face is not squashed) and resized with Lanczos filtering.
 The image release lays its files out as ``<root>/<split>/<emotion>/*.jpg``
 (split: train, test), with emotion folders named after ``fer.LABELS`` (or
 0..6). A folder that directly holds emotion folders is one split.
+
+Two helpers work on image arrays of any shape whose last two axes are the
+picture: :func:`gaussian_blur` (filter ascent's regulariser, the deletion check's
+fill) and :func:`resize_bilinear` (Grad-CAM's upsampling).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from fer import LABELS
-from fer.formats import IMAGE_SIZE, DataError, Dataset
+from .formats import IMAGE_SIZE, Dataset
+from fer.errors import DataError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff",
                               ".webp", ".pgm", ".ppm"})
@@ -108,3 +113,47 @@ def _emotion_folders(folder: Path) -> list[tuple[int, Path]]:
 def _has_emotion_folders(folder: Path) -> bool:
     return folder.is_dir() and any(sub.is_dir() and sub.name.lower() in _EMOTION_FOLDERS
                                    for sub in folder.iterdir())
+
+
+# --------------------------------------------------------------- image arrays
+def resize_bilinear(maps: np.ndarray, size) -> np.ndarray:
+    """Bilinear resize of (N, h, w) to (N, H, W), pixel centres aligned.
+
+    Output pixel centre ``i + 1/2`` sits at input coordinate ``(i + 1/2) * h / H``;
+    clamping at the border repeats the edge values (PyTorch's
+    ``align_corners=False``).
+    """
+    out_h, out_w = size
+    _, h, w = maps.shape
+
+    def axis(n_out, n_in):
+        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        low = np.floor(pos).astype(int)
+        high = np.minimum(low + 1, n_in - 1)
+        return low, high, (pos - low).astype(np.float32)
+
+    y0, y1, fy = axis(out_h, h)
+    x0, x1, fx = axis(out_w, w)
+    rows = maps[:, y0] * (1 - fy)[:, None] + maps[:, y1] * fy[:, None]
+    return rows[:, :, x0] * (1 - fx) + rows[:, :, x1] * fx
+
+
+def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur over the last two axes, separable, edges reflected.
+
+    A 2-D Gaussian is the product of two 1-D ones, so two passes of a
+    (2r + 1)-tap kernel (r = 3 sigma) do the work of one (2r + 1)^2 kernel.
+    """
+    if sigma <= 0:
+        return images.copy()
+    radius = max(1, int(round(3 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps = (taps / taps.sum()).astype(images.dtype)
+    out = images
+    for axis in (-2, -1):
+        pad = [(0, 0)] * images.ndim
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad, mode="reflect" if images.shape[axis] > radius else "edge")
+        n = images.shape[axis]
+        out = sum(t * np.take(padded, np.arange(i, i + n), axis=axis) for i, t in enumerate(taps))
+    return out.astype(images.dtype, copy=False)

@@ -14,7 +14,7 @@ three checks ask whether it shows what the model uses:
    map makes it fall faster than removing pixels in random order.  Measure: the
    area under each curve (probability against removed fraction).  Saliency AUC
    below random AUC passes.
-3. **Cue masks.**  On the synthetic faces (:mod:`fer.synthetic`) the pixels that
+3. **Cue masks.**  On the synthetic faces (:mod:`fer.data.synthetic`) the pixels that
    carry the expression are known.  Measure: the share of saliency mass inside
    the masks against the share a uniform map would put there (the masks' area
    fraction).  Above uniform passes.
@@ -29,7 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .saliency import as_float_images, gaussian_blur, layer_name, model_logits, saliency_maps
+from ..data.images import gaussian_blur
+from .layers import as_float_images, layer_name, model_logits
+from .saliency import saliency_maps
 
 RANDOMISATION_THRESHOLD = 0.5
 """Mean rank correlation below which the randomisation check passes.
@@ -97,21 +99,36 @@ def randomized_copy(model, seed: int = 0):
     return twin
 
 
+class CheckResult:
+    """What the three checks' results share: ``passed``, and a one-line ``summary()``
+    naming the method, the check, the numbers and the verdict against the rule."""
+
+    check = ""   # the check's name in the summary
+    rule = ""    # what passes, in words
+
+    def summary(self) -> str:
+        verdict = "pass" if self.passed else "FAIL"
+        return f"{self.method:10s} {self.check}: {self.measured()} ({verdict}: {self.rule})"
+
+
 @dataclass
-class RandomizationResult:
+class RandomizationResult(CheckResult):
     method: str
     correlation: float        # mean over images of Spearman(trained map, random-model map)
     per_image: np.ndarray     # (N,)
     threshold: float = RANDOMISATION_THRESHOLD
+    check = "randomisation"
 
     @property
     def passed(self) -> bool:
         return self.correlation < self.threshold
 
-    def summary(self) -> str:
-        verdict = "pass" if self.passed else "FAIL"
-        return (f"{self.method:10s} randomisation: rank correlation trained vs random weights "
-                f"{self.correlation:.3f} ({verdict}: < {self.threshold})")
+    def measured(self) -> str:
+        return f"rank correlation trained vs random weights {self.correlation:.3f}"
+
+    @property
+    def rule(self) -> str:
+        return f"< {self.threshold}"
 
 
 def randomization_check(model, images, method: str = "vanilla", maps=None, seed: int = 0,
@@ -136,11 +153,12 @@ def randomization_check(model, images, method: str = "vanilla", maps=None, seed:
 
 # ------------------------------------------------------------------- 2. deletion
 @dataclass
-class DeletionResult:
+class DeletionResult(CheckResult):
     method: str
     fractions: np.ndarray      # (S + 1,) removed share of the pixels, 0 .. 1
     saliency_curve: np.ndarray  # (S + 1,) mean probability of the original class
     random_curve: np.ndarray    # (S + 1,)
+    check, rule = "deletion", "saliency < random"
 
     @property
     def saliency_auc(self) -> float:
@@ -154,10 +172,8 @@ class DeletionResult:
     def passed(self) -> bool:
         return self.saliency_auc < self.random_auc
 
-    def summary(self) -> str:
-        verdict = "pass" if self.passed else "FAIL"
-        return (f"{self.method:10s} deletion: AUC saliency order {self.saliency_auc:.3f}, "
-                f"random order {self.random_auc:.3f} ({verdict}: saliency < random)")
+    def measured(self) -> str:
+        return f"AUC saliency order {self.saliency_auc:.3f}, random order {self.random_auc:.3f}"
 
 
 def _fill_values(images: np.ndarray, fill: str) -> np.ndarray:
@@ -224,10 +240,11 @@ def deletion_check(model, images, method: str = "vanilla", maps=None, steps: int
 
 # ----------------------------------------------------------------- 3. cue masks
 @dataclass
-class MaskResult:
+class MaskResult(CheckResult):
     method: str
     share_inside: float    # mean over images of (saliency inside masks) / (total saliency)
     uniform_share: float   # mean mask area fraction: the share of a flat map
+    check, rule = "cue masks", "> uniform"
 
     @property
     def ratio(self) -> float:
@@ -237,10 +254,9 @@ class MaskResult:
     def passed(self) -> bool:
         return self.share_inside > self.uniform_share
 
-    def summary(self) -> str:
-        verdict = "pass" if self.passed else "FAIL"
-        return (f"{self.method:10s} cue masks: saliency share inside {self.share_inside:.3f}, "
-                f"uniform {self.uniform_share:.3f} ({self.ratio:.2f}x, {verdict}: > uniform)")
+    def measured(self) -> str:
+        return (f"saliency share inside {self.share_inside:.3f}, uniform {self.uniform_share:.3f} "
+                f"({self.ratio:.2f}x)")
 
 
 def mask_check(maps: np.ndarray, masks: np.ndarray, method: str = "") -> MaskResult:

@@ -29,20 +29,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fer.errors import DataError
+
 IMAGE_SIZE = 48
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 N_CLASSES = 7
 USAGES = ("Training", "PublicTest", "PrivateTest")
-
-
-class DataError(Exception):
-    """Bad or missing input data; the message is one line meant for the user,
-    e.g. ``"data/fer2013.csv, line 17: expected 2304 pixels, got 2303"``."""
-
-
-class DataWarning(UserWarning):
-    """Something the user should know about their data that does not stop the
-    load: skipped rows, converted images."""
 
 
 @dataclass

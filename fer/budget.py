@@ -1,0 +1,89 @@
+"""The time budget (``--max-minutes``): fitting a run's length to it.
+
+A schedule that must know the run's length (one-cycle, cosine, step) would be stopped
+half-way, at a high learning rate, if the budget ran out first.  So a run with a budget
+is set for the epochs that fit, twice over:
+
+1. :func:`fit`, before the first epoch, from a **probe**
+   (:func:`probe_epoch_seconds`): a few training steps of the real model on real
+   images with a learning rate of 0 (the weights are restored afterwards), plus a third
+   of a step per validation image (forward only) and 10% overhead;
+2. :func:`refit`, after each of the first two epochs, from their **measured** time:
+   the epochs done plus as many of the latest epoch's length as fit in what is left.
+   The probe's few steps can be off by 10-20%, and the first epoch runs ~5% slower
+   than the rest, so the second epoch's time decides.
+
+Either way the run is never set for more than the epochs asked for, and the schedule
+is rebuilt for the new length (:meth:`fer.trainer.Trainer.set_epochs`).  Stopping at
+the budget, whatever the schedule, is the training loop's own job.
+"""
+import time
+
+import numpy as np
+
+import minigrad
+import minigrad.functional as F
+from minigrad import optim
+
+from .data import to_float
+
+LENGTH_SCHEDULES = ("onecycle", "cosine", "step")
+"""The schedules that must know the run's length; the others need no fitting."""
+
+
+def probe_epoch_seconds(model, splits, batch_size, warmup_steps=1, timed_steps=2):
+    """Estimated seconds of one epoch (training and validation) of ``model`` on ``splits``,
+    from ``timed_steps`` training steps after ``warmup_steps`` (the first steps pay for
+    compilation and cold caches).  The model's weights and buffers are restored."""
+    initial = model.state_dict()
+    probe = optim.SGD(list(model.parameters()), lr=0.0)
+    index = np.arange(min(batch_size, len(splits.train)))
+    x, y = minigrad.Tensor(to_float(splits.train.images[index])), splits.train.labels[index]
+    model.train()
+    for step in range(warmup_steps + timed_steps):
+        if step == warmup_steps:
+            tic = time.perf_counter()
+        probe.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        probe.step()
+    per_image = (time.perf_counter() - tic) / timed_steps / len(index)
+    model.load_state_dict(initial)
+    probe.zero_grad()
+    return 1.1 * per_image * (len(splits.train) + len(splits.val) / 3)
+
+
+def fit(trainer):
+    """Before a fresh run's first epoch: cut ``epochs`` to what the probe says fits in
+    ``max_minutes`` (keeping 5% in hand), and remember the epochs asked for as
+    ``epochs_requested``.  Nothing happens without a budget or a length schedule."""
+    s = trainer.settings
+    if not s["max_minutes"] or s["schedule"] not in LENGTH_SCHEDULES:
+        return
+    epoch_seconds = probe_epoch_seconds(trainer.model, trainer.splits, s["batch_size"])
+    fitting = int(0.95 * s["max_minutes"] * 60 / epoch_seconds)
+    if fitting < 1:
+        trainer.log(f"warning: one epoch takes about {epoch_seconds / 60:.1f} min, more than the budget of "
+                    f"{s['max_minutes']:g} min: the run will stop without finishing an epoch")
+        fitting = 1
+    if fitting < s["epochs"]:
+        trainer.log(f"about {epoch_seconds / 60:.1f} min per epoch: {fitting} of the {s['epochs']} epochs fit "
+                    f"in {s['max_minutes']:g} min, so the run and its {s['schedule']} schedule are set for {fitting}")
+        s["epochs_requested"] = s["epochs"]
+        trainer.set_epochs(fitting)
+
+
+def refit(trainer, elapsed, latest_epoch_seconds):
+    """After each of the first two epochs of a run whose length :func:`fit` set: set it
+    again from ``elapsed`` seconds of training and the latest epoch's length (keeping 2%
+    in hand).  The schedule continues from the step reached; its learning rate moves a
+    little to match."""
+    s = trainer.settings
+    if "epochs_requested" not in s:
+        return
+    left = 0.98 * s["max_minutes"] * 60 - elapsed
+    fitting = min(s["epochs_requested"], trainer.epoch + max(0, int(left / latest_epoch_seconds)))
+    if fitting == s["epochs"]:
+        return
+    trainer.log(f"epoch {trainer.epoch} took {latest_epoch_seconds / 60:.1f} min: {fitting} epochs fit in "
+                f"{s['max_minutes']:g} min, not {s['epochs']}; the {s['schedule']} schedule is set for {fitting}")
+    trainer.set_epochs(fitting)
