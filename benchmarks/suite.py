@@ -106,46 +106,33 @@ def step_function(model_name, n, engine, train):
     network trains on 44x44 crops, as its preset does."""
     model = minigrad_model(model_name)
     x, y = batch(n, size=44 if model_name == "fast" and train else 48)
+    # The two libraries share the names used here (no_grad, optim.Adam, F.cross_entropy).
     if engine == "minigrad":
-        import minigrad
+        import minigrad as lib
         import minigrad.functional as F
         import minigrad.optim as optim
 
-        xt = minigrad.Tensor(x)
-        if not train:
-            model.eval()
+        net, xt, yt = model, lib.Tensor(x), y
+    else:
+        import torch as lib
+        import torch.nn.functional as F
+        import torch.optim as optim
 
-            def infer():
-                with minigrad.no_grad():
-                    model(xt)
-            return infer
-        optimizer = optim.Adam(model.parameters(), lr=1e-3)
-
-        def train_step():
-            loss = F.cross_entropy(model(xt), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        return train_step
-
-    import torch
-
-    twin = torch_twin(model_name, model)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    if engine == "torch-cl":
-        twin = twin.to(memory_format=torch.channels_last)
-        xt = xt.contiguous(memory_format=torch.channels_last)
+        net, xt, yt = torch_twin(model_name, model), lib.from_numpy(x), lib.from_numpy(y)
+        if engine == "torch-cl":
+            net = net.to(memory_format=lib.channels_last)
+            xt = xt.contiguous(memory_format=lib.channels_last)
     if not train:
-        twin.eval()
+        net.eval()
 
         def infer():
-            with torch.no_grad():
-                twin(xt)
+            with lib.no_grad():
+                net(xt)
         return infer
-    optimizer = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    optimizer = optim.Adam(net.parameters(), lr=1e-3)
 
     def train_step():
-        loss = torch.nn.functional.cross_entropy(twin(xt), yt)
+        loss = F.cross_entropy(net(xt), yt)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
