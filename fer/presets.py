@@ -102,12 +102,12 @@ PRESETS = {
     # Two hours as two one-hour runs, ensembled, rather than one two-hour run: the fast run's
     # validation accuracy stopped rising over its last 7 epochs while its training accuracy climbed
     # on (a longer run would mostly fit the training set closer), and an ensemble averages away part
-    # of each run's own errors.  (Not yet measured against a two-hour run.)
+    # of each run's own errors.  Measured: 63.2% and 64.5% alone, 65.9% ensembled with flips (not
+    # compared with a single two-hour run).
     "best": {
         **FAST,
         "description": "the 2-hour recipe's second half: the fast recipe with another seed. Ensemble it with "
-                       "a fast run and average over flips and shifts: fer.evaluate FAST_RUN BEST_RUN --tta "
-                       "flip-shift",
+                       "a fast run and average over flips: fer.evaluate FAST_RUN BEST_RUN --tta flip",
         "seed": 1,
     },
 }
