@@ -21,6 +21,8 @@ Cases:
   convolutions, overlapping max-pool, fused batch norm + ReLU, average pooling) at the
   ``fast`` preset's shapes, each beside the least time its memory traffic allows.
 * ``train-fast-64-<engine>``: a training step of the ``fast`` preset's network on 44x44 crops.
+* the seed CNN's batch-128 step again, in a process that imports NumPy before
+  minigrad and in one that imports minigrad first: the two must match.
 * ``stream``: a parallel memory copy, the bandwidth that memory-bound kernels can reach.
 * ``compile-cold`` / ``compile-warm``: time to the end of the first training step
   of a small CNN, DNN and mini-Xception touching every kernel, with an empty numba cache and then with
@@ -330,7 +332,9 @@ def run_case(case, threads, quick):
 
 # -------------------------------------------------------------------------- parent side
 def child(case, threads, quick, env_extra=None):
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+    # As a new user's script: no thread-pool variables of our own (minigrad must cope without them).
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")}
+    env = dict(env, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **(env_extra or {}))
     args = [sys.executable, __file__, "--case", case, "--threads", str(threads)] + (["--quick"] if quick else [])
     done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
@@ -388,6 +392,8 @@ def main(argv=None):
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.case:
+        if os.environ.get("BENCH_NUMPY_FIRST"):
+            import numpy  # noqa: F401  (as most scripts do: NumPy's BLAS pool starts before minigrad's import)
         print(json.dumps(run_case(args.case, args.threads, args.quick)))
         return
 
@@ -425,6 +431,8 @@ def main(argv=None):
     for n in batches:
         for engine in engines:
             measure("train", f"cnn batch {n}", f"train-cnn-{n}-{engine}", engine)
+    for order, env in (("minigrad", {}), ("NumPy", {"BENCH_NUMPY_FIRST": "1"})):
+        measure("import order", f"cnn batch 128, {order} first", "train-cnn-128-minigrad", "minigrad", **env)
     for engine in engines[:2]:
         measure("train", "dnn batch 128", f"train-dnn-128-{engine}", engine)
     for engine in engines:
@@ -452,7 +460,7 @@ def format_table(rows, peak_gflops, stream_gbytes=None):
         mine = results.get("minigrad") or results.get("numpy") or results.get("numba")
         torch_results = [r for e, r in results.items() if e.startswith("torch") and r]
         best = min(torch_results, key=lambda r: r["seconds"]) if torch_results else None
-        unit = "images/s" if group in ("train", "infer") and not what.endswith("batch 1") else "ms"
+        unit = "images/s" if group in ("train", "infer", "import order") and not what.endswith("batch 1") else "ms"
 
         def show(r):
             if not r:
