@@ -278,3 +278,31 @@ def test_winograd_transforms_and_16_gemms_are_a_convolution(shape, pad, dtype):
     np.testing.assert_allclose(y, R.conv2d_direct(x, w, b, 1, pad), **tol(dtype))
     dU = rand(U.shape, dtype, 9)   # filter_adjoint is filter_transform's transpose
     assert abs(np.vdot(U.astype(np.float64), dU) - np.vdot(w.astype(np.float64), WG.filter_adjoint(dU))) <= 1e-4
+
+
+# ---------------------------------------------------------------- optimiser updates
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("weight_decay,decoupled", [(0.0, False), (0.1, False), (0.1, True)])
+def test_adam_update_matches_reference_over_several_steps(weight_decay, decoupled, dtype):
+    from minigrad.kernels.optim import adam_update
+
+    shape = (5, 3, 4)
+    fast = [rand(shape, dtype, 1), np.zeros(shape, dtype), np.zeros(shape, dtype)]  # w, m, v
+    slow = [a.copy() for a in fast]
+    for t in range(1, 4):
+        g = rand(shape, dtype, 10 + t)
+        adam_update(fast[0], g, fast[1], fast[2], 0.01, 0.9, 0.999, 1e-8, t, weight_decay, decoupled)
+        R.adam_update(slow[0], g, slow[1], slow[2], 0.01, 0.9, 0.999, 1e-8, t, weight_decay, decoupled)
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, **tol(dtype))
+    assert not np.allclose(fast[0], rand(shape, dtype, 1))  # the weights did move
+
+
+def test_adam_update_of_a_non_contiguous_parameter_is_not_lost():
+    from minigrad.kernels.optim import adam_update
+
+    w = rand((4, 6), np.float64).T  # a transposed view: reshape(-1) would copy it
+    before = w.copy()
+    adam_update(w, np.ones_like(w), np.zeros_like(w), np.zeros_like(w), 0.1, 0.9, 0.999, 1e-8, 1)
+    np.testing.assert_allclose(w, before - 0.1, rtol=1e-6)

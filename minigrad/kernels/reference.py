@@ -312,3 +312,22 @@ def direct_conv2d_backward(gy, x, w, stride, pad_h, pad_w, need_x=True, need_w=T
                     gw[o] += gy[n, o, oh, ow] * xp[window]
     gx = gxp[:, :, pad_h:pad_h + H, pad_w:pad_w + W]
     return (gx if need_x else None), (gw if need_w else None)
+
+
+def adam_update(w, g, m, v, lr, beta1, beta2, eps, t, weight_decay=0.0, decoupled=False):
+    """Adam's t-th step in place, in NumPy (PyTorch's formulation).  With d = g (+ weight_decay * w
+    for L2, or w shrunk by 1 - lr * weight_decay first when ``decoupled``, AdamW):
+
+        m = b1 * m + (1 - b1) * d
+        v = b2 * v + (1 - b2) * d**2
+        w -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)
+    """
+    if weight_decay and decoupled:
+        w *= 1 - lr * weight_decay
+    elif weight_decay:
+        g = g + weight_decay * w
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    w -= lr / (1 - beta1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - beta2 ** t) + eps)

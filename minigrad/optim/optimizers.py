@@ -20,10 +20,9 @@ be stored in a checkpoint without pickle and training resumes exactly.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from ..kernels.optim import adam_update
 from ..tensor import Tensor
 
 
@@ -216,23 +215,8 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = np.zeros_like(w)
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        if weight_decay and self.decoupled_weight_decay:
-            w *= 1 - lr * weight_decay  # AdamW: shrink the weights, independent of the gradient scale
-        elif weight_decay:
-            g = g + weight_decay * w
-        m *= beta1
-        m += (1 - beta1) * g
-        v *= beta2
-        g2 = np.multiply(g, g)
-        g2 *= 1 - beta2
-        v += g2
-        # One scratch array turns into the step: sqrt(v) / sqrt(bc2) + eps, then m / that, times lr / bc1.
-        step = np.sqrt(v)
-        step /= math.sqrt(1 - beta2 ** t)
-        step += eps
-        np.divide(m, step, out=step)
-        step *= lr / (1 - beta1 ** t)
-        w -= step
+        adam_update(w, g, m, v, lr, beta1, beta2, eps, t, weight_decay,
+                    self.decoupled_weight_decay)
 
 
 class AdamW(Adam):
