@@ -353,3 +353,24 @@ def test_small_cnn_overfits_64_images():
         accuracy = (model(x).data.argmax(axis=1) == labels).mean()
     assert accuracy >= 0.95, f"training accuracy {accuracy:.2f} after {step + 1} steps"
     assert all(p.dtype == np.float32 for p in model.parameters())
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_sequential_fuses_batch_norm_and_relu_with_the_same_result(training, monkeypatch):
+    def run(hooked):
+        minigrad.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Conv2d(3, 2, 1))
+        net.train(training)
+        x = Tensor(np.random.default_rng(1).standard_normal((4, 2, 5, 5)).astype(np.float32), requires_grad=True)
+        if hooked:  # a hook on the ReLU must see it run on its own: no fusion
+            net[2].register_forward_hook(lambda module, inputs, output: None)
+        relu_calls = []
+        monkeypatch.setattr(nn.ReLU, "forward", lambda self, t: relu_calls.append(1) or F.relu(t))
+        y = net(x)
+        (y * y).sum().backward()
+        return y.data, x.grad, net[1].weight.grad, net[1].running_mean.copy(), len(relu_calls)
+
+    fused, apart = run(hooked=False), run(hooked=True)
+    assert fused[-1] == 0 and apart[-1] == 1
+    for a, b in zip(fused[:-1], apart[:-1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

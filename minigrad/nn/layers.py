@@ -209,12 +209,15 @@ class _BatchNorm(Module):
     _function = staticmethod(F.batch_norm)
 
     def forward(self, x):
+        return self._normalise(x, self._function)
+
+    def _normalise(self, x, function):
         name = f"{type(self).__name__}({self.num_features})"
         _check_ndim(name, x, self._input_ndims, self._input_text.format(c=self.num_features))
         if x.shape[1] != self.num_features:
             raise ValueError(f"{name}: expected {self.num_features} channels on axis 1, got shape {tuple(x.shape)}")
-        return self._function(x, self.running_mean, self.running_var, self.weight, self.bias,
-                              self.training, self.momentum, self.eps)
+        return function(x, self.running_mean, self.running_var, self.weight, self.bias,
+                        self.training, self.momentum, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
@@ -230,6 +233,10 @@ class BatchNorm2d(_BatchNorm):
     __doc__ = _BatchNorm.__doc__ + "\n    x: (N, C, H, W); statistics over N, H and W.\n"
     _input_ndims = (4,)
     _input_text = "(N, {c}, H, W)"
+
+    def forward_relu(self, x):
+        """relu(self(x)) in one fused op; ``Sequential`` calls it for a BatchNorm2d and the ReLU after it."""
+        return self._normalise(x, F.batch_norm_relu)
 
 
 class BatchNormReLU2d(BatchNorm2d):
@@ -275,6 +282,8 @@ class Flatten(Module):
 
 class ReLU(Module):
     """y = max(x, 0), elementwise."""
+
+    is_plain_relu = True  # Sequential may fuse it into the batch norm before it
 
     def forward(self, x):
         return F.relu(x)

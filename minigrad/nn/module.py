@@ -378,11 +378,22 @@ class ModuleList(Module):
         return modules[index]
 
 
+def _fusable(module, following):
+    """Whether ``module`` then ``following`` may run as one fused op: a layer that offers
+    ``forward_relu`` (BatchNorm2d) followed by a plain ReLU, and no hooks on either that
+    expect to see the two apart (summaries, layer captures, guided backprop)."""
+    return (hasattr(module, "forward_relu") and getattr(following, "is_plain_relu", False)
+            and not (module._forward_hooks or module._forward_pre_hooks
+                     or following._forward_hooks or following._forward_pre_hooks))
+
+
 class Sequential(ModuleList):
     """Children applied one after another: ``Sequential(Linear(3, 4), ReLU(), Linear(4, 2))``.
 
     Children are named ``0, 1, 2, ...`` counting every layer, parameter-free ones
-    included, so keys read ``4.running_mean`` exactly as in PyTorch.  An OrderedDict
+    included, so keys read ``4.running_mean`` exactly as in PyTorch.  A ``BatchNorm2d``
+    directly followed by a ``ReLU`` runs as one fused op (``F.batch_norm_relu``: one pass
+    over the activations instead of two, each way), with the same result.  An OrderedDict
     gives custom names instead.  Supports ``len``, iteration and indexing (a slice
     returns a Sequential that keeps the original names).
     """
@@ -395,8 +406,15 @@ class Sequential(ModuleList):
                 self.add_module(name, module)
 
     def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            if i + 1 < len(modules) and _fusable(modules[i], modules[i + 1]):
+                x = modules[i].forward_relu(x)  # batch norm and the ReLU after it, in one pass
+                i += 2
+            else:
+                x = modules[i](x)
+                i += 1
         return x
 
     def __getitem__(self, index):
