@@ -7,8 +7,11 @@ For each layer of the seed CNN (conv 64 5x5 'same' on 1x48x48, pool, conv 128
 kernel: best-of-R time, the same job done with NumPy alone, the effective
 memory bandwidth (minimal bytes read + written / time) and the time as a
 fraction of that layer's forward GEMM, cols (N*OH*OW, C*k*k) @ w2d.T, which
-is the work the kernels exist to feed. Batch-norm rows use the shapes a
-BatchNorm2d after each conv would see. Timings only: nothing is asserted.
+is the work the kernels exist to feed, and the bandwidth as a share of a
+parallel stream copy measured at the start (the most a memory-bound kernel can
+reach). Batch-norm rows use the shapes a BatchNorm2d after each conv would see;
+the 3x3 layers add the Winograd F(2x2, 3x3) transforms and their adjoints.
+Timings only: nothing is asserted.
 """
 import argparse
 import os
@@ -28,8 +31,11 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.join(HERE, ".."), HERE]
 from minigrad import kernels as K  # noqa: E402
+from minigrad.kernels import winograd as WG  # noqa: E402
+from suite import stream_copy  # noqa: E402
 
 # (C_in, H, C_out, k, pad) for each conv; each is followed by a 2x2 max pool.
 SEED_CNN = [(1, 48, 64, 5, 2), (64, 24, 128, 3, 1), (128, 12, 256, 3, 1), (256, 6, 512, 3, 1)]
@@ -97,7 +103,8 @@ def np_bn_backward(gy, x, mean, invstd, w):
 
 # ------------------------------------------------------------- the table
 
-HEAD = f"{'kernel':<22}{'shape':<26}{'ms':>8}{'numpy ms':>10}{'speedup':>9}{'GB/s':>7}{'/GEMM':>7}"
+HEAD = f"{'kernel':<22}{'shape':<26}{'ms':>8}{'numpy ms':>10}{'speedup':>9}{'GB/s':>7}{'/copy':>7}{'/GEMM':>7}"
+COPY_GBPS = None  # set by main(): the stream copy's bandwidth
 
 
 def bench_layer(C, H, O, k, pad, N, R, rng):
@@ -108,12 +115,13 @@ def bench_layer(C, H, O, k, pad, N, R, rng):
     cols = K.im2col(x, k, k, 1, pad, pad)
     gemm = best_ms(lambda: cols @ w2d.T, R)
     print(f"{'GEMM cols @ w2d.T':<22}{str(cols.shape) + '@' + str(w2d.T.shape):<26}{gemm:8.1f}"
-          f"{'':10}{'':9}{'':7}{1:7.2f}")
+          f"{'':10}{'':9}{'':7}{'':7}{1:7.2f}")
     spent = []
 
     def row(name, shape, ms, np_ms, nbytes, counted=True):
         npm, sp = (f"{np_ms:10.1f}", f"{np_ms / ms:8.1f}x") if np_ms else (f"{'':10}", f"{'':9}")
-        print(f"{name:<22}{str(shape):<26}{ms:8.1f}{npm}{sp}{nbytes / ms / 1e6:7.1f}{ms / gemm:7.2f}")
+        gbps = nbytes / ms / 1e6
+        print(f"{name:<22}{str(shape):<26}{ms:8.1f}{npm}{sp}{gbps:7.1f}{gbps / COPY_GBPS:7.0%}{ms / gemm:7.2f}")
         if counted:
             spent.append(ms)
 
@@ -139,16 +147,35 @@ def bench_layer(C, H, O, k, pad, N, R, rng):
         best_ms(lambda: np_pool_forward(y), R), pool_bytes)
     row("max_pool2d bwd", yp.shape, best_ms(lambda: K.max_pool2d_backward(yp, idx, y.shape, 2), R),
         best_ms(lambda: np_pool_backward(yp, np_idx), R), pool_bytes)
+    if k == 3:
+        bench_winograd(x, y, pad, R, row)
     return gemm, sum(spent)
 
 
+def bench_winograd(x, y, pad, R, row):
+    """The four data-movement kernels of a Winograd 3x3 convolution: x -> V, M -> y, and back."""
+    N, _, H, W = x.shape
+    TH, TW = WG.tile_counts(H, W)
+    V = WG.input_transform(x, pad, TH, TW)
+    M = np.ascontiguousarray(np.broadcast_to(V[:, :1], (16, y.shape[1], V.shape[2])))
+    no_bias = np.zeros(0, x.dtype)
+    row("winograd input", x.shape, best_ms(lambda: WG.input_transform(x, pad, TH, TW), R), 0, x.nbytes + V.nbytes)
+    row("winograd input adj", V.shape, best_ms(lambda: WG.input_adjoint(V, N, H, W, pad, TH, TW), R), 0,
+        x.nbytes + V.nbytes)
+    row("winograd output", M.shape, best_ms(lambda: WG.output_transform(M, no_bias, N, H, W, TH, TW), R), 0,
+        y.nbytes + M.nbytes)
+    row("winograd output adj", y.shape, best_ms(lambda: WG.output_adjoint(y, TH, TW), R), 0, y.nbytes + M.nbytes)
+
+
 def main():
+    global COPY_GBPS
     K.set_num_threads(ARGS.threads)
+    COPY_GBPS = stream_copy() / 1e9
     rng = np.random.default_rng(0)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"batch {ARGS.batch}, {K.get_num_threads()} numba threads, BLAS threads "
           f"{os.environ['OPENBLAS_NUM_THREADS']}, float32, best of {ARGS.repeat} ({ARGS.clock} clock), "
-          f"{os.cpu_count()} CPUs, load average {load:.1f} at start\n")
+          f"{os.cpu_count()} CPUs, load average {load:.1f} at start; stream copy {COPY_GBPS:.1f} GB/s\n")
     print(HEAD)
     print("-" * len(HEAD))
     gemm_total = kernel_total = 0.0

@@ -124,60 +124,77 @@ def input_adjoint(dV, N, H, W, pad, TH, TW):
     return dx
 
 
+# Each tile's output (a, b) = sum over (i, j) of A^T[a, i] A^T[b, j] M[4i + j]: a (4, 16) matrix.
+_AT_KRON_AT = np.kron(AT, AT)
+
+
 @njit(parallel=True, cache=True)
 def output_transform(M, bias, N, OH, OW, TH, TW):
     """y[n, o] = A^T M[t] A for every tile (the 2x2 outputs it covers), plus bias[o]:
-    M (16, O, N*TH*TW) -> y (N, O, OH, OW).  ``bias`` may be empty (no bias)."""
+    M (16, O, N*TH*TW) -> y (N, O, OH, OW).  ``bias`` may be empty (no bias).
+
+    Output (a, b) of a tile is sum over k of A^T[a, i] A^T[b, j] M[4i + j]: per output
+    channel, four accumulations over M's 16 contiguous rows (vectorisable), into q, then
+    each tile's four values put in place."""
     O = M.shape[1]
+    T1 = TH * TW
     y = np.empty((N, O, OH, OW), M.dtype)
+    coef = _AT_KRON_AT.astype(M.dtype)
     for o in prange(O):
         b = bias[o] if bias.shape[0] == O else 0.0
-        rows = np.empty((2, 2 * TW), M.dtype)
-        s = np.empty((2, 4), M.dtype)
+        q = np.empty((4, N * T1), M.dtype)              # q[2a + b, t]: output (a, b) of tile t
+        for r in range(4):
+            q[r] = b
+            for k in range(16):
+                c, m = coef[r, k], M[k, o]
+                if c != 0:
+                    for t in range(N * T1):
+                        q[r, t] += c * m[t]
+        plane = np.empty((2 * TH, 2 * TW), M.dtype)
         for n in range(N):
             for ti in range(TH):
                 t0 = (n * TH + ti) * TW
-                for tj in range(TW):
-                    for j in range(4):                  # s = A^T M
-                        m0, m1 = M[j, o, t0 + tj], M[4 + j, o, t0 + tj]
-                        m2, m3 = M[8 + j, o, t0 + tj], M[12 + j, o, t0 + tj]
-                        s[0, j] = m0 + m1 + m2
-                        s[1, j] = m1 - m2 - m3
-                    for i in range(2):                  # y = s A
-                        rows[i, 2 * tj] = s[i, 0] + s[i, 1] + s[i, 2] + b
-                        rows[i, 2 * tj + 1] = s[i, 1] - s[i, 2] - s[i, 3] + b
-                for i in range(min(2, OH - 2 * ti)):    # drop what lies past an odd edge
-                    y[n, o, 2 * ti + i] = rows[i, :OW]
+                for a in range(2):
+                    row = plane[2 * ti + a]
+                    for tj in range(TW):
+                        row[2 * tj] = q[2 * a, t0 + tj]
+                        row[2 * tj + 1] = q[2 * a + 1, t0 + tj]
+            y[n, o] = plane[:OH, :OW]                   # drop what lies past an odd edge
     return y
 
 
-@njit(cache=True)
-def _store_dM_row(dM, i, o, t, a, c):
-    """Row i of dM[t] = (A g A^T)[i] = [a, a + c, a - c, -c], where (a, c) is row i of A g."""
-    dM[4 * i + 0, o, t] = a
-    dM[4 * i + 1, o, t] = a + c
-    dM[4 * i + 2, o, t] = a - c
-    dM[4 * i + 3, o, t] = -c
+# dM[t] = A g A^T is linear in the tile's four gradients (g00, g01, g10, g11): entry 4i + j of
+# dM[t] is sum over (a, b) of A[i, a] A[j, b] g[a, b], so the whole map is this (16, 4) matrix.
+_A_KRON_A = np.kron(AT.T, AT.T)
 
 
 @njit(parallel=True, cache=True)
 def output_adjoint(gy, TH, TW):
     """The adjoint of output_transform (without the bias): dM[t] = A g A^T for each tile's
-    2x2 block g of gy (zero past an odd edge): gy (N, O, OH, OW) -> dM (16, O, N*TH*TW)."""
+    2x2 block g of gy (zero past an odd edge): gy (N, O, OH, OW) -> dM (16, O, N*TH*TW).
+
+    For speed the work is split in two passes per output channel: gather each tile's four
+    gradients into four contiguous rows (q), then write each of the 16 rows of dM as one
+    contiguous run, a vectorisable loop over all the tiles."""
     N, O, OH, OW = gy.shape
-    dM = np.empty((16, O, N * TH * TW), gy.dtype)
+    T1 = TH * TW                                        # tiles per image
+    dM = np.empty((16, O, N * T1), gy.dtype)
+    coef = _A_KRON_A.astype(gy.dtype)
     for o in prange(O):
-        g = np.zeros((2 * TH, 2 * TW), gy.dtype)
+        g = np.zeros((2 * TH, 2 * TW), gy.dtype)        # one plane, zero-padded to whole tiles
+        q = np.empty((4, N * T1), gy.dtype)             # q[2a + b, t] = g[2 ti + a, 2 tj + b]
         for n in range(N):
             g[:OH, :OW] = gy[n, o]
             for ti in range(TH):
                 t0 = (n * TH + ti) * TW
-                for tj in range(TW):
-                    g00, g01 = g[2 * ti, 2 * tj], g[2 * ti, 2 * tj + 1]
-                    g10, g11 = g[2 * ti + 1, 2 * tj], g[2 * ti + 1, 2 * tj + 1]
-                    # the rows of A g are g0, g0 + g1, g0 - g1, -g1 (g0, g1: the rows of g)
-                    _store_dM_row(dM, 0, o, t0 + tj, g00, g01)
-                    _store_dM_row(dM, 1, o, t0 + tj, g00 + g10, g01 + g11)
-                    _store_dM_row(dM, 2, o, t0 + tj, g00 - g10, g01 - g11)
-                    _store_dM_row(dM, 3, o, t0 + tj, -g10, -g11)
+                for a in range(2):
+                    row = g[2 * ti + a]
+                    for tj in range(TW):
+                        q[2 * a, t0 + tj] = row[2 * tj]
+                        q[2 * a + 1, t0 + tj] = row[2 * tj + 1]
+        for k in range(16):
+            c0, c1, c2, c3 = coef[k, 0], coef[k, 1], coef[k, 2], coef[k, 3]
+            out = dM[k, o]
+            for t in range(N * T1):
+                out[t] = c0 * q[0, t] + c1 * q[1, t] + c2 * q[2, t] + c3 * q[3, t]
     return dM
