@@ -7,15 +7,10 @@ noise falls on both alike; prints the median step time of each and the ratio.  (
 suite's per-op rows time each convolution alone, which misses how the step's other
 kernels share the caches and the cores with it.)
 """
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import statistics
+import sys
+import time
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
