@@ -356,12 +356,18 @@ def test_small_cnn_overfits_64_images():
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_sequential_fuses_batch_norm_and_relu_with_the_same_result(training, monkeypatch):
+@pytest.mark.parametrize("dims", [2, 1])
+def test_sequential_fuses_batch_norm_and_relu_with_the_same_result(dims, training, monkeypatch):
     def run(hooked):
         minigrad.manual_seed(0)
-        net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Conv2d(3, 2, 1))
+        if dims == 2:
+            net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Conv2d(3, 2, 1))
+            shape = (4, 2, 5, 5)
+        else:
+            net = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 2))
+            shape = (6, 2)
         net.train(training)
-        x = Tensor(np.random.default_rng(1).standard_normal((4, 2, 5, 5)).astype(np.float32), requires_grad=True)
+        x = Tensor(np.random.default_rng(1).standard_normal(shape).astype(np.float32), requires_grad=True)
         if hooked:  # a hook on the ReLU must see it run on its own: no fusion
             net[2].register_forward_hook(lambda module, inputs, output: None)
         relu_calls = []

@@ -211,6 +211,10 @@ class _BatchNorm(Module):
     def forward(self, x):
         return self._normalise(x, self._function)
 
+    def forward_relu(self, x):
+        """relu(self(x)) in one fused op; ``Sequential`` calls it for a batch norm and the ReLU after it."""
+        return self._normalise(x, F.batch_norm_relu)
+
     def _normalise(self, x, function):
         name = f"{type(self).__name__}({self.num_features})"
         _check_ndim(name, x, self._input_ndims, self._input_text.format(c=self.num_features))
@@ -233,10 +237,6 @@ class BatchNorm2d(_BatchNorm):
     __doc__ = _BatchNorm.__doc__ + "\n    x: (N, C, H, W); statistics over N, H and W.\n"
     _input_ndims = (4,)
     _input_text = "(N, {c}, H, W)"
-
-    def forward_relu(self, x):
-        """relu(self(x)) in one fused op; ``Sequential`` calls it for a BatchNorm2d and the ReLU after it."""
-        return self._normalise(x, F.batch_norm_relu)
 
 
 class BatchNormReLU2d(BatchNorm2d):

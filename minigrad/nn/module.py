@@ -380,7 +380,7 @@ class ModuleList(Module):
 
 def _fusable(module, following):
     """Whether ``module`` then ``following`` may run as one fused op: a layer that offers
-    ``forward_relu`` (BatchNorm2d) followed by a plain ReLU, and no hooks on either that
+    ``forward_relu`` (batch norm) followed by a plain ReLU, and no hooks on either that
     expect to see the two apart (summaries, layer captures, guided backprop)."""
     return (hasattr(module, "forward_relu") and getattr(following, "is_plain_relu", False)
             and not (module._forward_hooks or module._forward_pre_hooks
@@ -391,7 +391,7 @@ class Sequential(ModuleList):
     """Children applied one after another: ``Sequential(Linear(3, 4), ReLU(), Linear(4, 2))``.
 
     Children are named ``0, 1, 2, ...`` counting every layer, parameter-free ones
-    included, so keys read ``4.running_mean`` exactly as in PyTorch.  A ``BatchNorm2d``
+    included, so keys read ``4.running_mean`` exactly as in PyTorch.  A batch norm
     directly followed by a ``ReLU`` runs as one fused op (``F.batch_norm_relu``: one pass
     over the activations instead of two, each way), with the same result.  An OrderedDict
     gives custom names instead.  Supports ``len``, iteration and indexing (a slice
