@@ -45,7 +45,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .errors import DataError, DataWarning, UsageError
+from .errors import DataError, UsageError
 
 # What the common launchers put in each rank's environment: mpiexec of MPICH (and Intel MPI,
 # MVAPICH) and Slurm's srun --mpi=pmi2 set PMI_SIZE; Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE;
@@ -96,9 +96,6 @@ class Single:
     def from_root(self, fn):
         return fn()
 
-    def root_first(self, fn):
-        return fn()
-
     def maximum(self, values):
         return values
 
@@ -125,8 +122,9 @@ class Single:
 class MPIGroup:
     """The ranks of an MPI job (``comm``: mpi4py's COMM_WORLD), and the collectives training needs.
 
-    Only rank 0 (``is_root``) writes files or prints to stdout: on the other ranks stdout is
-    sent to ``os.devnull`` and data warnings are silenced (they would repeat rank 0's).
+    Only rank 0 (``is_root``) reads the data and the checkpoint to resume from (and sends them,
+    :meth:`from_root`), writes files or prints to stdout: on the other ranks stdout is sent to
+    ``os.devnull``.
     """
 
     def __init__(self, comm):
@@ -141,8 +139,6 @@ class MPIGroup:
         self.stop_for_time = False  # agreed at the last step
         if not self.is_root:
             sys.stdout = open(os.devnull, "w")
-            import warnings
-            warnings.simplefilter("ignore", DataWarning)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
 
@@ -199,11 +195,6 @@ class MPIGroup:
             value.collective = True
             raise value
         return value
-
-    def root_first(self, fn):
-        """``fn()`` on rank 0 first (loading the data fills its cache), then on the others."""
-        result = self.from_root(fn)
-        return result if self.is_root else fn()
 
     def maximum(self, values):
         """Elementwise maximum over the ranks: the slowest rank's times decide the budget."""

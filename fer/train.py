@@ -240,7 +240,8 @@ def train_all(args, argv, group):
     from .trainer import TrainingDiverged, TrainingInterrupted
 
     plans = group.from_root(lambda: plan_resume(args, group.size) if args.resume else plan_runs(args))
-    splits = group.root_first(lambda: load_data(plans[0][0]))  # --model both: the runs share data settings
+    # --model both: the runs share data settings.  Rank 0 reads the data and sends it: only its machine needs it.
+    splits = group.from_root(lambda: load_data(plans[0][0]))
     if splits.synthetic:
         print(f"No FER2013 data given or found: training on the built-in synthetic faces ({splits.source}). "
               f"Use --data PATH for the real thing.", flush=True)
@@ -250,7 +251,7 @@ def train_all(args, argv, group):
     for number, (settings, run_dir) in enumerate(plans):
         try:
             metrics = train_one(settings, splits, run_dir, bool(args.resume), progress,
-                                shlex.join(["python", "-m", "fer.train", *argv]), group)
+                                launcher + shlex.join(["python", "-m", "fer.train", *argv]), group)
             results.append(((settings, run_dir), metrics))
         except TrainingInterrupted as stop:
             skipped = [s["model"] for s, _ in plans[number + 1:]]

@@ -221,6 +221,17 @@ def test_a_fault_on_one_rank_ends_both_promptly_and_keeps_the_checkpoint(tmp_pat
     assert load_checkpoint(run / "last.npz")[1]["epoch"] == 1  # the last good epoch
 
 
+@needs_mpi
+@pytest.mark.parametrize("extra, message", [
+    (["--data", "no-such-file.csv"], "error: no-such-file.csv: no such file"),  # found by rank 0 alone
+    (["--batch-size", "3"], "error: a batch of 3 images cannot be shared by 2 ranks"),  # by every rank
+])
+def test_a_users_mistake_is_reported_once_and_ends_every_rank(tmp_path, one_thread_env, extra, message):
+    done = launch(run_args(tmp_path / "run", CNN, 1, *extra), one_thread_env)
+    assert done.returncode == 2 and done.stderr.count(message) == 1, done.stderr
+    assert "Traceback" not in done.stderr and "Abort" not in done.stderr
+
+
 def test_sync_batch_norm_in_one_process_is_batch_norm_and_passes_its_gradient_check():
     import minigrad.functional as F
     from minigrad import Tensor, gradcheck
