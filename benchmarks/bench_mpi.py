@@ -8,7 +8,7 @@ For each network (the seed CNN and the ``fast`` preset's mini-Xception) it train
 real training loop (:meth:`fer.trainer.Trainer.train_epoch`: loading, augmentation, forward,
 backward, all-reduce, optimiser step) on random images, first in one process with 2 threads
 (1 rank x 2 threads), then under ``mpiexec -n 2`` with 1 thread each (2 ranks x 1 thread),
-and times the second of two epochs.  It prints images/s, the time per step spent in the
+without and with ``--sync-bn``, and times the second of two epochs.  It prints images/s, the time per step spent in the
 gradient all-reduce (including the wait for the slower rank), and the pure all-reduce of the
 same buffer timed alone after a barrier (bytes, ms).
 
@@ -44,7 +44,7 @@ MACHINES = (1, 2, 4, 8, 16, 32, 64)
 
 
 # ------------------------------------------------------------------ one worker (one rank)
-def worker(model_name, batch, steps, threads, quick):
+def worker(model_name, batch, steps, threads, quick, sync_bn):
     """Train two epochs of ``steps`` batches on random images; rank 0 prints a JSON line."""
     from fer.threads import limit_threads
 
@@ -58,7 +58,7 @@ def worker(model_name, batch, steps, threads, quick):
     from fer.trainer import Trainer
 
     group = connect()
-    explicit = {"batch_size": batch, "epochs": 2, "max_minutes": 0}
+    explicit = {"batch_size": batch, "epochs": 2, "max_minutes": 0, "sync_bn": sync_bn}
     if quick:  # narrow networks: only that the machinery runs
         explicit["model_config"] = {"cnn": {"widths": [8, 16, 16, 16], "dense": [32, 32, 32]},
                                     "fast": {"stem": [4, 4], "widths": [8, 16, 16, 16]}}[model_name]
@@ -89,7 +89,8 @@ def worker(model_name, batch, steps, threads, quick):
         trainer.train_epoch()
         seconds = float(group.maximum(time.perf_counter() - tic))
     parameters = sum(p.size for p in trainer.model.parameters())
-    result = {"model": model_name, "ranks": group.size, "threads": threads, "images_per_s": n / seconds,
+    result = {"model": model_name, "ranks": group.size, "threads": threads, "sync_bn": sync_bn,
+              "images_per_s": n / seconds,
               "step_ms": 1e3 * seconds / steps, "parameters": parameters, "bytes": 4 * parameters}
     if group.size > 1:
         result["reduce_in_step_ms"] = 1e3 * float(group.maximum(np.mean(reduce_seconds)))
@@ -112,9 +113,10 @@ def pure_allreduce_seconds(group, repeats):
 
 
 # ------------------------------------------------------------------ the launcher
-def measure(model_name, ranks, threads, args, mpiexec):
+def measure(model_name, ranks, threads, args, mpiexec, sync_bn=False):
     command = [sys.executable, __file__, "--worker", model_name, "--threads", str(threads),
                "--batch", str(args.batch), "--steps", str(args.steps)] + (["--quick"] if args.quick else [])
+    command += ["--sync-bn"] if sync_bn else []
     if ranks > 1:
         command = [mpiexec, "-n", str(ranks)] + command
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -131,7 +133,8 @@ def print_measurements(rows):
     for r in rows:
         reduce = f"{r['reduce_in_step_ms']:.1f}" if "reduce_in_step_ms" in r else "-"
         alone = f"{r['allreduce_ms']:.2f}" if "allreduce_ms" in r else "-"
-        print(f"| {r['model']} | {r['ranks']} x {r['threads']} | {r['images_per_s']:.0f} | {r['step_ms']:.0f} | "
+        layout = f"{r['ranks']} x {r['threads']}" + (", --sync-bn" if r["sync_bn"] else "")
+        print(f"| {r['model']} | {layout} | {r['images_per_s']:.0f} | {r['step_ms']:.0f} | "
               f"{reduce} | {alone} | {r['bytes'] / 1e6:.2f} MB |")
 
 
@@ -180,9 +183,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny networks and a few steps: only that it runs")
     parser.add_argument("--worker", choices=sorted(PRESET), help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--sync-bn", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(args.worker, args.batch, args.steps, args.threads, args.quick)
+        return worker(args.worker, args.batch, args.steps, args.threads, args.quick, args.sync_bn)
     if args.quick:
         args.batch, args.steps = min(args.batch, 16), min(args.steps, 3)
     mpiexec = shutil.which("mpiexec", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -192,14 +196,16 @@ def main(argv=None):
     for model_name in args.models:
         rows.append(measure(model_name, 1, 2, args, mpiexec))
         rows.append(measure(model_name, 2, 1, args, mpiexec))
+        rows.append(measure(model_name, 2, 1, args, mpiexec, sync_bn=True))
     print(f"Global batch {args.batch}, {args.steps} steps timed (the second of two epochs), random images, "
           f"{os.cpu_count()} CPUs{' (--quick: tiny networks, figures meaningless)' if args.quick else ''}.\n")
     print_measurements(rows)
     for row in rows:
         if row["ranks"] == 1:
-            two = next(o for o in rows if o["model"] == row["model"] and o["ranks"] == 2)
+            two, synced = (o for o in rows if o["model"] == row["model"] and o["ranks"] == 2)
             print(f"\n{row['model']}: 2 ranks x 1 thread run at {two['images_per_s'] / row['images_per_s']:.2f}x "
-                  f"the images/s of 1 rank x 2 threads")
+                  f"the images/s of 1 rank x 2 threads; with --sync-bn at "
+                  f"{synced['images_per_s'] / two['images_per_s']:.2f}x of without")
     for row in rows:
         if row["ranks"] == 1:
             print_model(row, args.batch, args.latency_us * 1e-6)

@@ -267,5 +267,8 @@ class MPIGroup:
         return self.stop_for_time
 
     def threads_per_rank(self):
-        """The CPU cores of this machine shared among its ranks (the default of --threads)."""
-        return max(1, (os.cpu_count() or 1) // self.local_size)
+        """The default of --threads: the cores this rank may use, when the launcher pinned it to
+        some (Slurm's --cpus-per-task), else the machine's cores shared among its ranks."""
+        machine = os.cpu_count() or 1
+        mine = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else machine
+        return mine if mine < machine else max(1, machine // self.local_size)

@@ -186,6 +186,7 @@ class Trainer:
         self.save_last()
 
     def write_start(self, data_info, command):
+        """The files a fresh run starts with (rank 0's job)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "summary.txt").write_text(nn.summary(self.model, INPUT_SHAPE) + "\n")
         write_json(self.run_dir / "config.json", {
@@ -241,11 +242,11 @@ class Trainer:
 
     def save_last(self):
         """Everything a resume needs; the header may hold arrays (the optimiser's moments)."""
-        progress = {"epoch": self.epoch, "epochs": self.settings["epochs"], "best_val_acc": self.best_val_acc,
-                    "best_epoch": self.best_epoch, "stale_epochs": self.stale_epochs, "history": self.history}
         self.saved_epoch = self.epoch
         if not self.group.is_root:
             return
+        progress = {"epoch": self.epoch, "epochs": self.settings["epochs"], "best_val_acc": self.best_val_acc,
+                    "best_epoch": self.best_epoch, "stale_epochs": self.stale_epochs, "history": self.history}
         scheduler = None if self.scheduler is None else self.scheduler.state_dict()
         save_checkpoint(self.run_dir / "last.npz", self.model,
                         self.header(optimizer=self.optimizer.state_dict(), scheduler=scheduler, progress=progress))
