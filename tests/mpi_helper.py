@@ -18,14 +18,10 @@ import signal
 import sys
 from pathlib import Path
 
-from mpi4py import MPI
-
 import minigrad.functional as F
 from fer import train
 from fer.cli_common import run_cli
 from fer.trainer import Trainer
-
-RANK = MPI.COMM_WORLD.Get_rank()
 
 
 def state_checksum(model):
@@ -34,10 +30,13 @@ def state_checksum(model):
 
 
 def plant(mode, out):
+    from mpi4py import MPI  # here, not at the top: test_mpi.py imports state_checksum without MPI
+
+    rank = MPI.COMM_WORLD.Get_rank()
     train_epoch, finish, cross_entropy = Trainer.train_epoch, Trainer.finish, F.cross_entropy
 
     def faulty_epoch(self):
-        if self.epoch == 1 and RANK == 1:
+        if self.epoch == 1 and rank == 1:
             if mode == "fail":
                 raise RuntimeError("planted failure on rank 1")
             if mode == "kill":
@@ -49,7 +48,7 @@ def plant(mode, out):
         return train_epoch(self)
 
     def finish_with_checksum(self, status):
-        Path(out, f"rank-{RANK}.sha256").write_text(state_checksum(self.model))
+        Path(out, f"rank-{rank}.sha256").write_text(state_checksum(self.model))
         return finish(self, status)
 
     if mode == "checksums":

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HELPER = str(ROOT / "tests" / "mpi_helper.py")
 TIMEOUT = 120  # seconds for one tiny run; a hang fails the test instead of stalling CI
 
-# The seed CNN's layers at a tiny width (conftest's TINY_CONFIGS); EXACT drops batch norm and dropout.
+# The seed CNN's layers at a tiny width (conftest's TINY_CONFIGS); PLAIN without batch norm and dropout.
 CNN = {"widths": [4, 8, 8, 8], "dense": [16, 16, 16]}
 PLAIN = {**CNN, "batch_norm": False, "conv_dropout": [0, 0, 0, 0], "dense_dropout": 0}
 NO_DROPOUT = {**CNN, "conv_dropout": [0, 0, 0, 0], "dense_dropout": 0}
@@ -182,7 +182,6 @@ def test_ranks_end_with_identical_weights_and_buffers(straight):
     at each epoch's end, too; rank 0 saved exactly those."""
     checksums = [(straight / f"rank-{rank}.sha256").read_text() for rank in range(2)]
     assert checksums[0] == checksums[1]
-    sys.path.insert(0, str(ROOT / "tests"))
     from mpi_helper import state_checksum
     from fer.runs import load_model
 
