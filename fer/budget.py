@@ -59,7 +59,11 @@ def fit(trainer):
     s = trainer.settings
     if not s["max_minutes"] or s["schedule"] not in LENGTH_SCHEDULES:
         return
-    epoch_seconds = probe_epoch_seconds(trainer.model, trainer.splits, s["batch_size"])
+    # With N ranks each probes its share of a batch, all at once (as they will train), and the
+    # slowest rank's time for its share of the epoch counts.  The Allreduce is not probed.
+    group = trainer.group
+    share = -(-s["batch_size"] // group.size)
+    epoch_seconds = float(group.maximum(probe_epoch_seconds(trainer.model, trainer.splits, share))) / group.size
     fitting = int(0.95 * s["max_minutes"] * 60 / epoch_seconds)
     if fitting < 1:
         trainer.log(f"warning: one epoch takes about {epoch_seconds / 60:.1f} min, more than the budget of "

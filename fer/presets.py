@@ -32,6 +32,7 @@ DEFAULTS = {
     "max_minutes": 0.0,      # time budget; 0 = none
     "average_last": 0,       # average the weights of the last K epochs at the end; 0 = off
     "seed": 0,
+    "sync_bn": False,        # under mpiexec: batch-norm statistics over the global batch (fer.sync_bn)
     "data": None,            # None: --data, $FER2013_DATA, ./data/, else synthetic; "synthetic": those
     "skip_bad_rows": False,
     "val_fraction": 0.1,

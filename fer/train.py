@@ -5,6 +5,7 @@ Examples::
     python -m fer.train --quick                      # a couple of minutes, synthetic faces
     python -m fer.train --data ../shared/data/fer2013/fer2013.csv.gz --preset seed-cnn
     python -m fer.train --resume runs/20250101-120000-cnn
+    mpiexec -n 4 python -m fer.train --preset fast   # one model on 4 processes (docs/MPI.md)
 
 Each run writes a folder (see :mod:`fer.runs`).  This module imports nothing heavy of
 its own at the top, so that ``--help`` answers at once: numba, the engine and
@@ -70,6 +71,9 @@ SETTING_OPTIONS = {
                               '\'{"widths": [32, 64, 128, 256]}\'; with --model both, one object per model: '
                               '\'{"cnn": {...}, "dnn": {...}}\''),
     "seed": dict(type=int, help="random seed (weights, shuffling, augmentation, dropout)"),
+    "sync_bn": dict(action="store_const", const=True,
+                    help="under mpiexec: batch norm normalises by the statistics of the whole global batch, "
+                         "not of each rank's share (costs two small all-reduces per batch-norm layer and step)"),
 }
 SETTING_FLAGS = tuple(SETTING_OPTIONS)
 
@@ -84,7 +88,8 @@ def build_parser():
                     "synthetic faces) into a run folder: summary.txt, config.json, history.csv, curves.png,\n"
                     "best.npz, last.npz, metrics.json.",
         epilog="presets (--preset NAME; explicit flags override them):\n" + presets.describe()
-               + "\n\nCtrl-C saves a resumable checkpoint; continue with --resume RUN.")
+               + "\n\nCtrl-C saves a resumable checkpoint; continue with --resume RUN.\n"
+                 "Under mpiexec -n N the N processes train one model on shares of each batch; see docs/MPI.md.")
     parser.add_argument("--model", choices=MODEL_CHOICES, default=None,
                         help="which network to train (default: both, the CNN then the DNN, each with its "
                              "own preset, unless --preset names one)")
@@ -139,9 +144,9 @@ def plan_runs(args):
     return plans
 
 
-def plan_resume(args):
+def plan_resume(args, world_size=1):
     """[(settings, run_dir)] for --resume RUN: the run's own settings, plus the few
-    that may change."""
+    that may change (and the number of processes, which is recorded)."""
     from pathlib import Path
 
     from .runs import read_config, write_json
@@ -154,8 +159,12 @@ def plan_resume(args):
         print("note: --resume continues the run with its own settings; only --epochs and --max-minutes "
               "may change", file=sys.stderr)
     changed = {name: getattr(args, name) for name in RESUME_FLAGS if getattr(args, name) is not None}
+    if world_size != config.get("world_size", 1):
+        print(f"note: the run was trained on {config.get('world_size', 1)} process(es), now on {world_size}: "
+              f"the same global batches, but other augmentation and dropout draws", file=sys.stderr)
+        config["world_size"] = changed["world_size"] = world_size
     if changed:
-        settings.update(changed)
+        settings.update({k: v for k, v in changed.items() if k in RESUME_FLAGS})
         config.setdefault("changed_on_resume", []).append(changed)
         write_json(run_dir / "config.json", config)  # so that a later resume sees the new length
     return [(settings, run_dir)]
@@ -168,22 +177,27 @@ def data_info(splits, settings):
             "test": 0 if splits.test is None else len(splits.test)}
 
 
-def train_one(settings, splits, run_dir, resume, progress, command):
-    """Train (or resume) one run; returns its metrics dict."""
+def train_one(settings, splits, run_dir, resume, progress, command, group):
+    """Train (or resume) one run on ``group`` (:mod:`fer.distributed`); returns its metrics dict."""
     from .trainer import Trainer
 
     try:
-        trainer = Trainer(settings, splits, run_dir, progress=progress)
+        trainer = Trainer(settings, splits, run_dir, progress=progress, group=group)
     except ValueError as error:  # a bad --model-config, or an impossible setting
-        raise UsageError(str(error)) from None
+        usage = UsageError(str(error))
+        usage.collective = True  # every rank builds the same Trainer, so every rank stops here
+        raise usage from None
+    if settings.get("sync_bn") and group.size == 1:
+        print("note: --sync-bn has no effect in a single process", file=sys.stderr)
     if resume:
         trainer.restore()
         print(f"resuming {run_dir} at epoch {trainer.epoch + 1} of {settings['epochs']}")
     else:
         trainer.start(data_info(splits, settings), command)
     n_params = sum(p.size for p in trainer.model.parameters())
+    ranks = f" on {group.size} processes" if group.size > 1 else ""
     print(f"training {settings['model']} (preset {settings['preset']}, {n_params:,} parameters) on "
-          f"{splits.summary()} -> {run_dir}",
+          f"{splits.summary()}{ranks} -> {run_dir}",
           flush=True)
     metrics = trainer.fit()
     if not metrics["best_epoch"]:
@@ -210,29 +224,44 @@ def print_comparison(results):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    from .distributed import connect
+
+    group = connect()  # one process, or one rank of an mpiexec job (docs/MPI.md)
+    if group.size > 1 and not args.threads:
+        args.threads = group.threads_per_rank()  # the machine's cores shared among its ranks
     use_threads(args)
+    with group.abort_on_failure():  # a rank failing alone ends them all, never leaves them waiting
+        return train_all(args, argv, group)
+
+
+def train_all(args, argv, group):
+    """Train the runs this invocation asks for; returns the exit status."""
     from .runs import load_data
     from .trainer import TrainingDiverged, TrainingInterrupted
 
-    plans = plan_resume(args) if args.resume else plan_runs(args)
-    splits = load_data(plans[0][0])  # --model both: the two runs share data settings
+    plans = group.from_root(lambda: plan_resume(args, group.size) if args.resume else plan_runs(args))
+    # --model both: the runs share data settings.  Rank 0 reads the data and sends it: only its machine needs it.
+    splits = group.from_root(lambda: load_data(plans[0][0]))
     if splits.synthetic:
         print(f"No FER2013 data given or found: training on the built-in synthetic faces ({splits.source}). "
               f"Use --data PATH for the real thing.", flush=True)
     progress = not args.no_progress and sys.stderr.isatty()
+    launcher = f"mpiexec -n {group.size} " if group.size > 1 else ""
     results = []
     for number, (settings, run_dir) in enumerate(plans):
         try:
             metrics = train_one(settings, splits, run_dir, bool(args.resume), progress,
-                                shlex.join(["python", "-m", "fer.train", *argv]))
+                                launcher + shlex.join(["python", "-m", "fer.train", *argv]), group)
             results.append(((settings, run_dir), metrics))
         except TrainingInterrupted as stop:
             skipped = [s["model"] for s, _ in plans[number + 1:]]
-            print(f"\n{stop}.\nResume with: python -m fer.train --resume {run_dir}"
-                  + (f"\n(not started: {', '.join(skipped)})" if skipped else ""), file=sys.stderr)
+            if group.is_root:
+                print(f"\n{stop}.\nResume with: {launcher}python -m fer.train --resume {run_dir}"
+                      + (f"\n(not started: {', '.join(skipped)})" if skipped else ""), file=sys.stderr)
             return 130
         except TrainingDiverged as stop:
-            print(f"error: {stop}", file=sys.stderr)
+            if group.is_root:
+                print(f"error: {stop}", file=sys.stderr)
             return 1
     if len(results) > 1:
         print_comparison(results)

@@ -22,6 +22,13 @@ same reason.
 folder complete and consistent: the history, curves and metrics are written and
 ``last.npz`` is the last good epoch.
 
+**Several processes.**  Under ``mpiexec`` the Trainer is given a :class:`fer.distributed.MPIGroup`
+(otherwise a :class:`fer.distributed.Single`, whose collectives do nothing): every rank trains
+its share of each global batch, one Allreduce sums the gradients, and the epoch's random
+streams (augmentation, dropout, mixup; not the shuffle, which makes the global batches) are
+also seeded from the rank.  Validation is sharded and its sums reduced, so every rank takes
+the same decisions (best epoch, early stopping, schedule); only rank 0 writes files.
+
 **Overhead.**  Only the forward pass, backward pass and optimiser step are timed as
 compute; everything else in the epoch's wall time (loading and augmenting batches,
 validation, checkpoints, logging) is overhead, recorded as ``overhead_fraction``.
@@ -43,9 +50,11 @@ from minigrad.checkpoint import load_checkpoint, save_checkpoint
 from . import budget, plots
 from .data.augment import Augmenter, mixup
 from .data import to_float
+from .distributed import Single
 from .inference import batch_indices, predict_logits
 from .models import INPUT_SHAPE, architecture, from_architecture
 from .runs import read_config, write_json
+from .sync_bn import convert_sync_batchnorm
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
                    "images_per_s", "overhead_fraction")
@@ -82,10 +91,11 @@ class _OutOfTime(Exception):
     """The time budget ran out inside an epoch (handled inside the Trainer)."""
 
 
-def epoch_seed(seed, epoch, stream):
-    """A seed for one random ``stream`` of one epoch, independent of every other
-    (seed, epoch, stream): NumPy's SeedSequence mixes the three numbers."""
-    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
+def epoch_seed(seed, epoch, stream, rank=0):
+    """A seed for one random ``stream`` of one epoch on one ``rank``, independent of every other
+    (seed, epoch, stream, rank): NumPy's SeedSequence mixes the numbers.  Rank 0's streams are
+    those of a single process."""
+    return int(np.random.SeedSequence([seed, epoch, stream] + ([rank] if rank else [])).generate_state(1)[0])
 
 
 def make_optimizer(settings, params):
@@ -117,10 +127,10 @@ def make_scheduler(settings, optimizer, steps_per_epoch):
     raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
 
 
-def count_batches(n, batch_size):
-    """Training batches per epoch: a last batch of one image is dropped, because
-    batch norm cannot estimate a variance from a single sample."""
-    return n // batch_size + (1 if n % batch_size > 1 else 0)
+def count_batches(n, batch_size, ranks=1):
+    """Training batches per epoch: a last batch that would leave a rank (of ``ranks``) a
+    single image is dropped, because batch norm cannot estimate a variance from one sample."""
+    return n // batch_size + (1 if n % batch_size >= 2 * ranks else 0)
 
 
 def versions():
@@ -136,19 +146,27 @@ class Trainer:
     ``settings``: the resolved settings (see :mod:`fer.presets`).
     ``splits``: a :class:`fer.data.Splits` (train, val, optional labelled test).
     ``log``: where the one-line-per-epoch report goes; ``progress``: show tqdm bars.
+    ``group``: the processes training together (:mod:`fer.distributed`; default one).
     """
 
-    def __init__(self, settings, splits, run_dir, log=print, progress=True):
+    def __init__(self, settings, splits, run_dir, log=print, progress=True, group=None):
         self.settings, self.splits, self.run_dir = settings, splits, Path(run_dir)
-        self.log, self.progress = log, progress
+        self.group = group = group or Single()
+        self.log, self.progress = log, progress and group.is_root
+        if settings["batch_size"] < 2 * group.size:
+            raise ValueError(f"a batch of {settings['batch_size']} images cannot be shared by {group.size} ranks: "
+                             f"each needs at least 2 (batch norm); use --batch-size {2 * group.size} or more")
         for key in ("cutout", "mixup", "crop"):  # (absent from older runs' settings)
             if settings.get(key, 0) < 0:
                 raise ValueError(f"{key} must be >= 0, got {settings[key]}")
         self.architecture = architecture(settings["model"], **settings["model_config"])
         minigrad.manual_seed(settings["seed"])  # the initial weights
         self.model = from_architecture(self.architecture)
+        group.broadcast_model(self.model)  # the same start on every rank, whatever their libraries
+        if settings.get("sync_bn") and group.size > 1:
+            convert_sync_batchnorm(self.model, group)
         self.optimizer = make_optimizer(settings, list(self.model.parameters()))
-        self.steps_per_epoch = count_batches(len(splits.train), settings["batch_size"])
+        self.steps_per_epoch = count_batches(len(splits.train), settings["batch_size"], group.size)
         self.scheduler, self.schedule_per_batch = make_scheduler(settings, self.optimizer, self.steps_per_epoch)
         self.epoch = 0  # epochs finished
         self.best_val_acc, self.best_epoch, self.stale_epochs = -1.0, 0, 0
@@ -163,14 +181,19 @@ class Trainer:
         summary.txt, config.json and an epoch-0 ``last.npz`` (so that even a run stopped in
         its first epoch can be resumed)."""
         budget.fit(self)
+        if self.group.is_root:
+            self.write_start(data_info, command)
+        self.save_last()
+
+    def write_start(self, data_info, command):
+        """The files a fresh run starts with (rank 0's job)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "summary.txt").write_text(nn.summary(self.model, INPUT_SHAPE) + "\n")
         write_json(self.run_dir / "config.json", {
             "settings": self.settings, "architecture": self.architecture, "data": data_info,
             "parameters": sum(p.size for p in self.model.parameters()),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": command,
-            "versions": versions()})
-        self.save_last()
+            "world_size": self.group.size, "versions": versions()})
 
     def set_epochs(self, epochs):
         """Change the run's length (what the time budget does, :mod:`fer.budget`): the
@@ -185,13 +208,16 @@ class Trainer:
         if reached is not None:
             self.scheduler.load_state_dict({"last_epoch": reached})
         self.save_last()
+        if not self.group.is_root:
+            return
         config = read_config(self.run_dir)
         config["settings"] = self.settings
         write_json(self.run_dir / "config.json", config)
 
     def restore(self):
-        """Continue a run from its ``last.npz``: weights, optimiser, schedule, history."""
-        state_dict, header, _ = load_checkpoint(self.run_dir / "last.npz")
+        """Continue a run from its ``last.npz``: weights, optimiser, schedule, history (read by rank 0,
+        sent to the others: their machines need no copy of the run folder)."""
+        state_dict, header = self.group.from_root(lambda: load_checkpoint(self.run_dir / "last.npz")[:2])
         self.model.load_state_dict(state_dict)
         self.optimizer.load_state_dict(header["optimizer"])
         progress = header["progress"]
@@ -216,16 +242,20 @@ class Trainer:
 
     def save_last(self):
         """Everything a resume needs; the header may hold arrays (the optimiser's moments)."""
+        self.saved_epoch = self.epoch
+        if not self.group.is_root:
+            return
         progress = {"epoch": self.epoch, "epochs": self.settings["epochs"], "best_val_acc": self.best_val_acc,
                     "best_epoch": self.best_epoch, "stale_epochs": self.stale_epochs, "history": self.history}
         scheduler = None if self.scheduler is None else self.scheduler.state_dict()
         save_checkpoint(self.run_dir / "last.npz", self.model,
                         self.header(optimizer=self.optimizer.state_dict(), scheduler=scheduler, progress=progress))
-        self.saved_epoch = self.epoch
 
     def save_snapshot(self):
         """Keep this epoch's weights for --average-last K (only the newest K stay)."""
         keep = self.settings["average_last"]
+        if not self.group.is_root:
+            return
         folder = self.run_dir / "snapshots"
         folder.mkdir(exist_ok=True)
         save_checkpoint(folder / f"epoch-{self.epoch:03d}.npz", self.model, self.header())
@@ -233,6 +263,8 @@ class Trainer:
             old.unlink()
 
     def write_history(self):
+        if not self.group.is_root:
+            return
         with open(self.run_dir / "history.csv", "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(HISTORY_COLUMNS)
@@ -257,7 +289,8 @@ class Trainer:
         try:
             while self.epoch < self.settings["epochs"] and self.stop_reason is None:
                 clock = self.run_epoch(clock)
-                elapsed, last = time.perf_counter() - started, self.history["seconds"][-1]
+                # the slowest rank's times, so that every rank takes the same decision
+                elapsed, last = self.group.maximum([time.perf_counter() - started, self.history["seconds"][-1]])
                 if first_epoch == 1 and self.epoch <= 2:
                     budget.refit(self, elapsed, last)
                 if allowed > 0 and self.epoch < self.settings["epochs"] and elapsed + last > allowed:
@@ -303,7 +336,7 @@ class Trainer:
             self.stop_reason = f"early stopping: no gain in validation accuracy for {patience} epochs"
 
         # Checkpoints are saved before the clock stops, so their cost counts as overhead.
-        if improved:
+        if improved and self.group.is_root:
             save_checkpoint(self.run_dir / "best.npz", self.model, self.header())
         if self.settings["average_last"]:
             self.save_snapshot()
@@ -324,28 +357,35 @@ class Trainer:
         return clock
 
     def train_epoch(self):
-        """One pass over the shuffled training set: (mean loss, accuracy, compute seconds)."""
+        """One pass over the shuffled training set: (mean loss, accuracy, compute seconds).
+
+        With several ranks each takes its share of every global batch (the same shuffle on
+        all), back-propagates its mean loss weighted by its share, and the gradients are
+        summed over the ranks (:meth:`fer.distributed.MPIGroup.reduce_step`) before the step;
+        the loss and accuracy are the global batches'."""
         from tqdm import tqdm
 
-        s, train = self.settings, self.splits.train
-        seed, epoch = s["seed"], self.epoch
+        s, train, group = self.settings, self.splits.train, self.group
+        seed, epoch, rank = s["seed"], self.epoch, group.rank
         order = np.random.default_rng(epoch_seed(seed, epoch, SHUFFLE)).permutation(len(train))
         augmenter = Augmenter(**AUGMENTATIONS[s["augment"]], cutout=s.get("cutout", 0), crop=s.get("crop", 0),
-                              seed=epoch_seed(seed, epoch, AUGMENT))
-        mixing = np.random.default_rng(epoch_seed(seed, epoch, MIXUP)) if s.get("mixup") else None
-        minigrad.manual_seed(epoch_seed(seed, epoch, DROPOUT))
+                              seed=epoch_seed(seed, epoch, AUGMENT, rank))
+        mixing = np.random.default_rng(epoch_seed(seed, epoch, MIXUP, rank)) if s.get("mixup") else None
+        minigrad.manual_seed(epoch_seed(seed, epoch, DROPOUT, rank))
         self.model.train()
+        params = list(self.model.parameters())
 
         total_loss = correct = seen = 0
         compute = 0.0
         bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{s['epochs']}", unit="batch",
                    leave=False, disable=not self.progress, dynamic_ncols=True, file=sys.stderr)
         try:
-            for step, index in enumerate(batch_indices(len(train), s["batch_size"], order)):
+            for step, batch in enumerate(batch_indices(len(train), s["batch_size"], order)):
                 if step == self.steps_per_epoch:
-                    break  # the dropped single-image batch (see count_batches)
-                if time.perf_counter() > self.deadline:
+                    break  # the dropped small last batch (see count_batches)
+                if group.out_of_time(self.deadline):
                     raise _OutOfTime
+                index = group.shard(batch)
                 x = to_float(train.images[index])
                 if not augmenter.is_identity:
                     x = augmenter(x)
@@ -359,59 +399,80 @@ class Trainer:
                 if mixing is not None:
                     loss = lam * loss + (1 - lam) * F.cross_entropy(logits, paired,
                                                                     label_smoothing=s["label_smoothing"])
-                value = float(loss.item())
-                if not math.isfinite(value):
-                    raise TrainingDiverged(f"the loss became {value} in epoch {epoch + 1}, batch {step + 1} "
-                                           f"(learning rate {self.lr:.3g}; try a lower --lr)")
                 self.optimizer.zero_grad()
-                loss.backward()
+                share = len(index) / len(batch)  # of the global batch: see fer.distributed
+                (loss if share == 1 else loss * share).backward()
+                batch_loss, batch_correct, batch_seen = group.reduce_step(
+                    params, [float(loss.item()) * len(index), int((logits.data.argmax(axis=1) == y).sum()),
+                             len(index)], self.deadline)
+                if not math.isfinite(batch_loss):  # checked after the reduction: every rank stops here
+                    raise TrainingDiverged(f"the loss became {batch_loss / batch_seen} in epoch {epoch + 1}, "
+                                           f"batch {step + 1} (learning rate {self.lr:.3g}; try a lower --lr)")
                 self.optimizer.step()
                 if self.schedule_per_batch:
                     self.scheduler.step()
                 compute += time.perf_counter() - tic
 
-                total_loss += value * len(index)
-                correct += int((logits.data.argmax(axis=1) == y).sum())
-                seen += len(index)
+                total_loss += batch_loss
+                correct += int(batch_correct)
+                seen += int(batch_seen)
                 bar.set_postfix_str(f"loss {total_loss / seen:.4f} acc {correct / seen:.2%} "
                                     f"{seen / max(bar.format_dict['elapsed'], 1e-9):.0f} img/s", refresh=False)
                 bar.update(1)
         finally:
             bar.close()
+        group.average_buffers(self.model)
         return total_loss / seen, correct / seen, compute
 
     def validate(self):
         """(loss, accuracy) on the validation split, with the training loss function
-        (label smoothing included) so the two loss curves are comparable."""
+        (label smoothing included) so the two loss curves are comparable.  With several
+        ranks each scores its share of the images and the sums are reduced: N times
+        faster than rank 0 alone, and every rank gets the same figures to decide on."""
         val = self.splits.val
-        logits = predict_logits(self.model, val.images, batch_size=max(256, self.settings["batch_size"]))
-        with minigrad.no_grad():
-            loss = F.cross_entropy(minigrad.Tensor(logits), val.labels,
-                                   label_smoothing=self.settings["label_smoothing"])
-        return float(loss.item()), float(np.mean(logits.argmax(axis=1) == val.labels))
+        index = self.group.shard(np.arange(len(val)))
+        loss_sum = correct = 0.0
+        if len(index):
+            logits = predict_logits(self.model, val.images[index], batch_size=max(256, self.settings["batch_size"]))
+            with minigrad.no_grad():
+                loss = F.cross_entropy(minigrad.Tensor(logits), val.labels[index],
+                                       label_smoothing=self.settings["label_smoothing"])
+            loss_sum, correct = float(loss.item()) * len(index), np.sum(logits.argmax(axis=1) == val.labels[index])
+        loss_sum, correct = self.group.sum([loss_sum, correct])
+        return float(loss_sum / len(val)), float(correct / len(val))
 
     # ------------------------------------------------------------------ the end
     def average_snapshots(self):
         """Average the weights (and batch-norm statistics) of the kept epoch snapshots;
         returns (state_dict, validation accuracy, first epoch, last epoch) or None."""
+        averaged = self.group.from_root(self._read_snapshot_average)  # the snapshots are rank 0's
+        if averaged is None:
+            return None
+        average, first, last = averaged
+        current = self.model.state_dict()
+        self.model.load_state_dict(average)
+        val_acc = self.validate()[1]
+        self.model.load_state_dict(current)
+        return average, val_acc, first, last
+
+    def _read_snapshot_average(self):
+        """(averaged state dict, first epoch, last epoch) of the kept snapshots, or None."""
         paths = sorted((self.run_dir / "snapshots").glob("epoch-*.npz"))
         if len(paths) < 2:
             return None
         states = [load_checkpoint(p)[0] for p in paths]
         average = {key: np.mean([st[key] for st in states], axis=0).astype(states[-1][key].dtype)
                    for key in states[-1]}
-        current = self.model.state_dict()
-        self.model.load_state_dict(average)
-        val_acc = self.validate()[1]
-        self.model.load_state_dict(current)
         first, last = (load_checkpoint(p)[1]["epoch"] for p in (paths[0], paths[-1]))
-        return average, val_acc, first, last
+        return average, first, last
 
     def finish(self, status):
         """Write history.csv, curves.png and metrics.json; evaluate the best weights on
-        the labelled test split if there is one.  Returns the metrics dict."""
+        the labelled test split if there is one (rank 0 alone: once a run, no need to share it).
+        Returns the metrics dict."""
+        root = self.group.is_root
         self.write_history()
-        if self.history["epoch"]:
+        if self.history["epoch"] and root:
             plots.plot_curves(self.history, self.run_dir / "curves.png",
                               title=f"{self.settings['model']} ({self.run_dir.name})",
                               val_label="test set (used for validation)" if self.splits.val_is_test
@@ -430,9 +491,12 @@ class Trainer:
                     state, val_acc, first, last = averaged
                     metrics["averaged"] = {"epochs": [first, last], "val_acc": val_acc}
                     if val_acc > self.best_val_acc:  # the average becomes the model evaluate/predict load
-                        save_checkpoint(self.run_dir / "best.npz", state,
-                                        self.header(averaged_epochs=[first, last], val_acc=val_acc))
+                        if root:
+                            save_checkpoint(self.run_dir / "best.npz", state,
+                                            self.header(averaged_epochs=[first, last], val_acc=val_acc))
                         metrics["best_val_acc"], metrics["best_is_average"] = val_acc, True
+            if not root:
+                return metrics
             test = self.splits.test
             if test is not None and len(test) and bool((test.labels >= 0).all()):
                 best, _, _ = load_checkpoint(self.run_dir / "best.npz")
@@ -440,5 +504,6 @@ class Trainer:
                 logits = predict_logits(self.model, test.images)
                 metrics["test_acc"] = float(np.mean(logits.argmax(axis=1) == test.labels))
                 metrics["test_samples"] = len(test)
-        write_json(self.run_dir / "metrics.json", metrics)
+        if root:
+            write_json(self.run_dir / "metrics.json", metrics)
         return metrics

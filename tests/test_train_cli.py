@@ -18,6 +18,7 @@ import pytest
 from minigrad.checkpoint import load_checkpoint
 from fer import budget, presets, train
 from fer.cli_common import run_cli
+from fer.distributed import Single
 from fer.inference import predict_logits
 from fer.runs import load_data, load_model
 from fer.trainer import HISTORY_COLUMNS, Trainer, count_batches
@@ -224,6 +225,7 @@ class Budgeted:
 
     def __init__(self, epoch=0, **settings):
         self.settings, self.epoch, self.model, self.splits = settings, epoch, None, None
+        self.group = Single()  # one process
         self.lines, self.lengths = [], []
 
     def log(self, line):
