@@ -101,4 +101,5 @@ def convert_sync_batchnorm(model, group):
     for module in model.modules():
         if isinstance(module, nn.layers._BatchNorm):
             module._function = partial(sync_batch_norm, relu=isinstance(module, nn.BatchNormReLU2d), group=group)
+            module._relu_function = partial(sync_batch_norm, relu=True, group=group)  # fused with a ReLU after it
     return model

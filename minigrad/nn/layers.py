@@ -211,9 +211,11 @@ class _BatchNorm(Module):
     def forward(self, x):
         return self._normalise(x, self._function)
 
+    _relu_function = staticmethod(F.batch_norm_relu)
+
     def forward_relu(self, x):
         """relu(self(x)) in one fused op; ``Sequential`` calls it for a batch norm and the ReLU after it."""
-        return self._normalise(x, F.batch_norm_relu)
+        return self._normalise(x, self._relu_function)
 
     def _normalise(self, x, function):
         name = f"{type(self).__name__}({self.num_features})"
