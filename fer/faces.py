@@ -1,0 +1,175 @@
+"""Faces in photos: find them with OpenCV's Haar cascades, frame them as FER2013 does.
+
+FER2013's faces were found by OpenCV's Haar-cascade face detector in images from
+the web, then cut out as squares a little larger than the detector's box and
+shrunk to 48x48 grey.  A model trained on them expects that framing: the whole
+face, eyebrows to chin, with a thin margin.  :func:`detect_faces` reproduces it on
+any photo, so that a face in a holiday photo reaches the model looking like the
+faces it learned from.
+
+- :class:`FaceDetector` holds a cascade and its settings (chosen by measurement,
+  see ``CASCADE`` and the numbers beside each setting), and ``detect(image)``
+  returns the :class:`Face` s of an image, left to right.
+- An image no larger than ``CROP_MAX`` pixels a side is taken as one face
+  already cut out (FER2013's own 48x48 files, a face crop from another dataset):
+  too small a picture for the detector, it is framed whole, the way
+  :func:`fer.data.images.read_image` frames it (centred square, 48x48).
+
+OpenCV (``opencv-python-headless<5``: 5.0 no longer ships the cascade files) is
+imported on first use, so that ``import fer`` stays quick.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UsageError
+
+FACE_SIZE = 48
+"""FER2013's faces are 48x48."""
+
+CASCADE = "haarcascade_frontalface_default.xml"
+"""The cascade file under ``cv2.data.haarcascades``."""
+
+FRAMING = 1.25
+"""Side of FER2013's square over the side of the Haar box around the same face."""
+
+FRAMING_SHIFT = 0.0
+"""Where the square's centre sits below the box's centre, in box sides."""
+
+CROP_MAX = 96
+"""Images this small (both sides, in pixels) are taken as one face already cut out."""
+
+INSTALL_HINT = "pip install 'opencv-python-headless>=4.5,<5'"
+
+
+def import_cv2():
+    """OpenCV's module, or a UsageError that says how to install it."""
+    try:
+        import cv2
+    except ImportError:
+        raise UsageError(f"finding faces in photos needs OpenCV, which is not installed: {INSTALL_HINT}") from None
+    return cv2
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple
+    """(x, y, width, height) of the face in the input image's pixels (ints)."""
+    image: np.ndarray
+    """(48, 48) uint8 grey, framed the way FER2013 frames its faces."""
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 from (H, W) grey or (H, W, 3) RGB uint8 (ITU-R 601 luma, as Pillow's 'L')."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise UsageError(f"expected a uint8 image, got {image.dtype}")
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        cv2 = import_cv2()
+        code = cv2.COLOR_RGB2GRAY if image.shape[2] == 3 else cv2.COLOR_RGBA2GRAY
+        return cv2.cvtColor(np.ascontiguousarray(image), code)
+    raise UsageError(f"expected an (H, W) grey or (H, W, 3) RGB image, got shape {image.shape}")
+
+
+def crop_square(grey: np.ndarray, x: int, y: int, side: int, size: int = FACE_SIZE) -> np.ndarray:
+    """The ``side``-pixel square of ``grey`` whose top left is (x, y), shrunk to
+    size x size; parts outside the image repeat its edge pixels (as a face at the
+    border of a photo would be framed by a detector that could see past it)."""
+    cv2 = import_cv2()
+    h, w = grey.shape
+    pad = max(0, -x, -y, x + side - w, y + side - h)
+    if pad:
+        grey = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    square = grey[y + pad:y + pad + side, x + pad:x + pad + side]
+    interpolation = cv2.INTER_AREA if side >= size else cv2.INTER_LINEAR
+    return cv2.resize(square, (size, size), interpolation=interpolation)
+
+
+def whole_face(grey: np.ndarray) -> Face:
+    """The image taken as one face: its centred square, 48x48."""
+    h, w = grey.shape
+    side = min(h, w)
+    x, y = (w - side) // 2, (h - side) // 2
+    if (h, w) == (FACE_SIZE, FACE_SIZE):
+        return Face((0, 0, w, h), grey.copy())
+    return Face((x, y, side, side), crop_square(grey, x, y, side))
+
+
+class FaceDetector:
+    """A Haar cascade with its settings; ``detect(image)`` returns the faces.
+
+    ``scale_factor``: how much the search window grows between passes (smaller
+    finds more faces, slower); ``min_neighbors``: how many overlapping windows a
+    face needs (higher drops false faces, and some real ones); ``min_size``: the
+    smallest face looked for, as a fraction of the shorter side of the image
+    (with ``min_pixels`` as a floor); ``detect_width``: the image is shrunk to at
+    most this width before the search (speed), and the boxes scaled back.
+    """
+
+    def __init__(self, cascade: str = CASCADE, scale_factor: float = 1.1, min_neighbors: int = 5,
+                 min_size: float = 0.08, min_pixels: int = 24, detect_width: int | None = 640):
+        cv2 = import_cv2()
+        path = cascade if "/" in cascade else cv2.data.haarcascades + cascade
+        self.classifier = cv2.CascadeClassifier(path)
+        if self.classifier.empty():
+            raise UsageError(f"{path}: cannot load this Haar cascade")
+        self.cascade = cascade
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+        self.min_pixels = min_pixels
+        self.detect_width = detect_width
+
+    def boxes(self, grey: np.ndarray) -> list[tuple]:
+        """Haar boxes (x, y, width, height) in ``grey``'s pixels, left to right."""
+        cv2 = import_cv2()
+        scale = 1.0
+        if self.detect_width and grey.shape[1] > self.detect_width:
+            scale = grey.shape[1] / self.detect_width
+            small = cv2.resize(grey, (self.detect_width, round(grey.shape[0] / scale)),
+                               interpolation=cv2.INTER_AREA)
+        else:
+            small = grey
+        smallest = max(self.min_pixels, round(self.min_size * min(small.shape)))
+        found = self.classifier.detectMultiScale(small, scaleFactor=self.scale_factor,
+                                                 minNeighbors=self.min_neighbors,
+                                                 minSize=(smallest, smallest))
+        return sorted(tuple(round(v * scale) for v in box) for box in found)
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """The faces of an (H, W) grey or (H, W, 3) RGB uint8 image, left to right.
+        An image of at most ``CROP_MAX`` pixels a side is one face, whole."""
+        grey = to_grey(image)
+        if max(grey.shape) <= CROP_MAX:
+            return [whole_face(grey)]
+        return [Face(box, crop_square(grey, *fer_square(box))) for box in self.boxes(grey)]
+
+
+def fer_square(box) -> tuple[int, int, int]:
+    """(x, y, side) of the square FER2013 would cut around the Haar box (x, y, w, h)."""
+    x, y, w, h = box
+    side = round(FRAMING * max(w, h))
+    centre_x = x + w / 2
+    centre_y = y + h / 2 + FRAMING_SHIFT * h
+    return round(centre_x - side / 2), round(centre_y - side / 2), side
+
+
+_default_detector = None
+
+
+def default_detector() -> FaceDetector:
+    """One FaceDetector with the chosen settings, made on first use."""
+    global _default_detector
+    if _default_detector is None:
+        _default_detector = FaceDetector()
+    return _default_detector
+
+
+def detect_faces(image: np.ndarray, detector: FaceDetector | None = None) -> list[Face]:
+    """The faces of an (H, W) grey or (H, W, 3) RGB uint8 image, left to right
+    (by the left edge of their boxes), each framed as FER2013 frames its faces."""
+    return (detector or default_detector()).detect(image)
