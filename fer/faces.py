@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import DataError, UsageError
 
 FACE_SIZE = 48
 """FER2013's faces are 48x48."""
@@ -32,11 +32,15 @@ FACE_SIZE = 48
 CASCADE = "haarcascade_frontalface_default.xml"
 """The cascade file under ``cv2.data.haarcascades``."""
 
-FRAMING = 1.25
-"""Side of FER2013's square over the side of the Haar box around the same face."""
+FRAMING = 1.02
+"""Side of FER2013's square over the side of the Haar box around the same face.
 
-FRAMING_SHIFT = 0.0
-"""Where the square's centre sits below the box's centre, in box sides."""
+Measured on the first 3,000 faces of fer2013.csv (enlarged 4x, edges repeated
+outwards so that a box may reach past the square): the default cascade finds
+2,525 of them, and the 48x48 square is 1.02 times the box's side (median;
+quartiles 0.96 and 1.10; 1.02-1.03 with the alt cascades), with the same
+centre (offsets under 1% of the side).  FER2013's faces are the Haar box
+itself, with no margin: the dataset was cut out with this detector."""
 
 CROP_MAX = 96
 """Images this small (both sides, in pixels) are taken as one face already cut out."""
@@ -59,6 +63,21 @@ class Face:
     """(x, y, width, height) of the face in the input image's pixels (ints)."""
     image: np.ndarray
     """(48, 48) uint8 grey, framed the way FER2013 frames its faces."""
+
+
+def read_photo(path) -> np.ndarray:
+    """(H, W, 3) RGB uint8 of any image file Pillow reads, turned upright as its EXIF
+    says (phones store photos sideways); DataError naming the file if it cannot be read."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            return np.array(ImageOps.exif_transpose(im).convert("RGB"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        reason = "not an image file" if isinstance(e, Image.UnidentifiedImageError) else str(e)
+        raise DataError(f"{path}: cannot read the image ({reason})") from None
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
@@ -90,13 +109,15 @@ def crop_square(grey: np.ndarray, x: int, y: int, side: int, size: int = FACE_SI
 
 
 def whole_face(grey: np.ndarray) -> Face:
-    """The image taken as one face: its centred square, 48x48."""
+    """The image taken as one face: its centred square at 48x48, shrunk exactly as
+    :func:`fer.data.images.read_image` shrinks an image file (Lanczos)."""
+    from PIL import Image, ImageOps
+
     h, w = grey.shape
     side = min(h, w)
-    x, y = (w - side) // 2, (h - side) // 2
-    if (h, w) == (FACE_SIZE, FACE_SIZE):
-        return Face((0, 0, w, h), grey.copy())
-    return Face((x, y, side, side), crop_square(grey, x, y, side))
+    if (h, w) != (FACE_SIZE, FACE_SIZE):
+        grey = np.array(ImageOps.fit(Image.fromarray(grey), (FACE_SIZE, FACE_SIZE), Image.Resampling.LANCZOS))
+    return Face(((w - side) // 2, (h - side) // 2, side, side), grey.copy())
 
 
 class FaceDetector:
@@ -153,9 +174,7 @@ def fer_square(box) -> tuple[int, int, int]:
     """(x, y, side) of the square FER2013 would cut around the Haar box (x, y, w, h)."""
     x, y, w, h = box
     side = round(FRAMING * max(w, h))
-    centre_x = x + w / 2
-    centre_y = y + h / 2 + FRAMING_SHIFT * h
-    return round(centre_x - side / 2), round(centre_y - side / 2), side
+    return round(x + w / 2 - side / 2), round(y + h / 2 - side / 2), side
 
 
 _default_detector = None

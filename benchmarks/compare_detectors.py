@@ -1,0 +1,152 @@
+"""Which Haar cascade and settings find faces best: faces found and false faces.
+
+    python benchmarks/compare_detectors.py [--fer PATH] [--no-face-dir DIR]
+
+Photos measured (a found box is a true face when it overlaps one by IoU >= 0.4):
+
+- the portraits in tests/data (astronaut, Grace Hopper) and group photos composed
+  from them on a café table (tests/face_photos.py), faces 32 to 112 pixels wide,
+  plus the café table alone (no face);
+- with FER2013 at hand (../shared/data/fer2013/fer2013.csv.gz or --fer), group
+  photos of its faces: 6 a photo, scaled to 64-128 pixels, on the same table;
+- with --no-face-dir, every image in that folder counts as a photo without faces
+  (e.g. scikit-image's data folder: textures, a cat, coins, a rocket, a page).
+
+Prints one table row per cascade and setting; asserts nothing.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from face_photos import group_photo, load, match, PORTRAITS  # noqa: E402
+from fer.faces import FaceDetector, import_cv2  # noqa: E402
+
+REAL_FILE = ROOT.parent / "shared/data/fer2013/fer2013.csv.gz"
+
+CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt.xml",
+            "haarcascade_frontalface_alt2.xml", "haarcascade_frontalface_alt_tree.xml")
+
+
+def shipped_photos():
+    """[(name, RGB image, true boxes)]: the portraits, 12 group photos, the table alone."""
+    photos = [(name, load(name), [box]) for name, box in PORTRAITS.items()]
+    sizes = [(48, 64, 80, 96, 112, 56), (32, 40, 48, 56, 64, 72), (100, 60, 36, 84, 44, 110)]
+    for seed in range(4):
+        for k, face_sizes in enumerate(sizes):
+            photos.append((f"group{k}-{seed}", *group_photo(face_sizes, seed=seed)))
+    photos.append(("coffee.jpg", load("coffee.jpg"), []))
+    return photos
+
+
+def fer_group_photos(path, count=50, seed=0):
+    """[(name, grey image, true boxes)]: ``count`` photos of 6 FER2013 faces each,
+    every face its whole 48x48 square (= the Haar box, see fer.faces.FRAMING), scaled up."""
+    import pandas as pd
+
+    cv2 = import_cv2()
+    rng = np.random.default_rng(seed)
+    rows = pd.read_csv(path, nrows=6 * count)
+    faces = [np.array(p.split(), np.uint8).reshape(48, 48) for p in rows.pixels]
+    with Image.open(ROOT / "tests/data/coffee.jpg") as im:
+        table = np.array(im.convert("L").resize((640, 480), Image.Resampling.BILINEAR))
+    photos = []
+    for n in range(count):
+        photo, boxes = table.copy(), []
+        for k in range(6):
+            side = int(rng.integers(64, 129))
+            left = (k % 3) * 213 + int(rng.integers(0, 213 - side))
+            top = (k // 3) * 240 + int(rng.integers(0, 240 - side))
+            photo[top:top + side, left:left + side] = cv2.resize(faces[6 * n + k], (side, side),
+                                                                  interpolation=cv2.INTER_CUBIC)
+            boxes.append((left, top, side, side))
+        photos.append((f"fer{n}", photo, boxes))
+    return photos
+
+
+def folder_photos(folder):
+    photos = []
+    for file in sorted(Path(folder).iterdir()):
+        try:
+            with Image.open(file) as im:
+                photos.append((file.name, np.array(im.convert("RGB")), []))
+        except OSError:
+            continue
+    return photos
+
+
+def with_eyes(detector, eyes):
+    """A detect function that keeps a face only if an eye is found in its upper half."""
+    def boxes(grey):
+        kept = []
+        for x, y, w, h in detector.boxes(grey):
+            upper = grey[y:y + h // 2, x:x + w]
+            if len(eyes.detectMultiScale(upper, 1.1, 3, minSize=(max(4, w // 8),) * 2)):
+                kept.append((x, y, w, h))
+        return kept
+    return boxes
+
+
+def measure(detect, sets):
+    """{set name: (found, true faces, false faces)} and seconds per pixel."""
+    from fer.faces import to_grey
+
+    results, seconds, pixels = {}, 0.0, 0
+    for set_name, photos in sets.items():
+        found = total = false = 0
+        for _, image, truth in photos:
+            grey = to_grey(image)
+            start = time.perf_counter()
+            boxes = detect(grey)
+            seconds += time.perf_counter() - start
+            pixels += grey.size
+            hits, misses = match(boxes, truth)
+            found, total, false = found + hits, total + len(truth), false + misses
+        results[set_name] = (found, total, false)
+    return results, seconds / pixels
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fer", default=str(REAL_FILE))
+    parser.add_argument("--no-face-dir")
+    parser.add_argument("--quick", action="store_true", help="only the default cascade's settings")
+    args = parser.parse_args()
+    cv2 = import_cv2()
+    cv2.setNumThreads(2)
+    sets = {"shipped": shipped_photos()}
+    if Path(args.fer).exists():
+        sets["FER2013 groups"] = fer_group_photos(args.fer)
+    if args.no_face_dir:
+        sets["no-face photos"] = folder_photos(args.no_face_dir)
+    variants = []
+    for cascade in CASCADES[:1] if args.quick else CASCADES:
+        for neighbours in (3, 4, 5, 6):
+            for scale in (1.05, 1.1, 1.2):
+                variants.append((cascade, scale, neighbours, False))
+    eyes = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_eye.xml")
+    variants += [(CASCADES[0], 1.1, n, True) for n in (3, 4)]
+
+    print("| cascade | scale factor | min neighbours | eye check | " +
+          " | ".join(f"{name}: found / false" for name in sets) + " | ms per 640x480 |")
+    print("|---" * (5 + len(sets)) + "|")
+    for cascade, scale, neighbours, eye_check in variants:
+        detector = FaceDetector(cascade, scale_factor=scale, min_neighbors=neighbours, min_size=0.06,
+                                detect_width=None)
+        detect = with_eyes(detector, eyes) if eye_check else detector.boxes
+        results, seconds_per_pixel = measure(detect, sets)
+        cells = " | ".join(f"{f}/{t} / {false}" for f, t, false in results.values())
+        print(f"| {cascade.removeprefix('haarcascade_frontalface_').removesuffix('.xml')} | {scale} | "
+              f"{neighbours} | {'yes' if eye_check else 'no'} | {cells} | {seconds_per_pixel * 640 * 480 * 1000:.1f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
