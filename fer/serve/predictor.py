@@ -69,20 +69,16 @@ class Predictor:
         self.predict(np.zeros((128, 128, 3), np.uint8))
         self.predict(np.zeros((48, 48, 3), np.uint8), saliency="vanilla")
 
-    def _saliency_maps(self, found, method: str) -> np.ndarray:
-        """(faces, 48, 48) maps in [0, 1]: each model explains the ensemble's label for each
-        face, each model's map scaled to its own range, then averaged.  A method the model
-        cannot have (Grad-CAM of a dense network) is a :class:`SaliencyError`."""
-        from ..explain.plots import normalise_map
-        from ..explain.saliency import saliency_maps
+    def _saliency_maps(self, found, method: str) -> list[np.ndarray]:
+        """(48, 48) maps in [0, 1], as ``fer.predict --annotate --saliency`` draws them
+        (:func:`fer.annotate.face_saliency`); a method the models cannot give (Grad-CAM
+        of a dense network) is a :class:`SaliencyError`."""
+        from ..annotate import face_saliency
 
-        faces = np.stack([face.image for face in found])[:, None]
-        targets = np.array([int(np.argmax(face.probabilities)) for face in found])
         try:
-            per_model = [saliency_maps(model, faces, method, target=targets) for model in self.models]
+            return face_saliency(self.models, found, method)
         except ValueError as error:
             raise SaliencyError(f"{method} saliency: {error}") from None
-        return np.mean([[normalise_map(m) for m in maps] for maps in per_model], axis=0)
 
 
 class SaliencyError(ValueError):
@@ -96,7 +92,7 @@ def milliseconds(seconds: float) -> float:
 def face_json(face) -> dict:
     """One face of the answer: box, label and each class's probability (4 decimals)."""
     return {"box": [int(v) for v in face.box],
-            "label": LABELS[int(np.argmax(face.probabilities))],
+            "label": face.label,
             "probabilities": {label: round(float(p), 4) for label, p in zip(LABELS, face.probabilities)}}
 
 
