@@ -8,6 +8,7 @@ test photo drifting across the frame), draws boxes that follow the face and show
 frame rate.  Skipped without Selenium, Chromium or chromedriver (Debian's ``chromium``
 and ``chromium-driver``; .ci/run installs them).
 """
+import base64
 import queue
 import re
 import shutil
@@ -141,6 +142,17 @@ def test_a_photo_gets_its_faces_boxed_labelled_and_barred(page, group_photo):
                                 " ['left', 'top', 'width', 'height'].map(k => parseFloat(b.style[k])))")
     in_pixels = [(x * 6.4, y * 4.8, w * 6.4, h * 4.8) for x, y, w, h in drawn]
     assert match(in_pixels, truth) == (len(truth), 0)
+
+
+def test_a_photo_dropped_on_the_page_is_read_like_a_chosen_one(page, group_photo):
+    path, truth = group_photo
+    page.execute_script("""
+        const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+        const files = new DataTransfer();
+        files.items.add(new File([bytes], 'dropped.jpg', {type: 'image/jpeg'}));
+        document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: files, bubbles: true}));
+    """, base64.b64encode(path.read_bytes()).decode())
+    assert len(WebDriverWait(page, WAIT).until(lambda p: boxes(p, "photo-boxes"))) == len(truth)
 
 
 def test_the_saliency_switch_lays_a_map_over_each_face(page, group_photo):

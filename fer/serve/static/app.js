@@ -40,7 +40,7 @@ function place(element, [x, y, w, h], image, mirrored) {
 }
 
 // Boxes and labels over the picture; the saliency overlay, when the answer has one,
-// covers the square of the picture the model saw (a little larger than the box).
+// covers the square of the picture that the model saw as its 48x48 face.
 function drawBoxes(layer, answer, mirrored = false) {
   layer.replaceChildren();
   answer.faces.forEach((face, i) => {
