@@ -85,3 +85,18 @@ def match(found, truth, threshold=0.4):
             left.remove(best)
             hits += 1
     return hits, len(found) - hits
+
+
+def framing_ratio(face, detector, scale=4, pad=64):
+    """Side of a cut-out face (e.g. FER2013's 48x48) over the side of the box the
+    detector finds in it (None if it finds none).  The face is enlarged ``scale``
+    times and its edges repeated ``pad`` pixels outwards, so that a box may reach
+    past the square."""
+    from fer.faces import import_cv2
+
+    cv2 = import_cv2()
+    side = face.shape[0] * scale
+    big = cv2.copyMakeBorder(cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC),
+                             pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    boxes = detector.boxes(big)
+    return side / max(b[2] for b in boxes) if boxes else None
