@@ -30,11 +30,21 @@ def build_parser():
                              "0.0.0.0 opens the page to the network)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
-    parser.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_BYTES / 2**20, metavar="MB",
+    parser.add_argument("--max-upload-mb", type=positive, default=MAX_UPLOAD_BYTES / 2**20, metavar="MB",
                         help=f"largest upload accepted, in MiB (default {MAX_UPLOAD_BYTES / 2**20:g})")
-    parser.add_argument("--max-megapixels", type=float, default=MAX_PIXELS / 1e6, metavar="MP",
+    parser.add_argument("--max-megapixels", type=positive, default=MAX_PIXELS / 1e6, metavar="MP",
                         help=f"largest image accepted, in megapixels (default {MAX_PIXELS / 1e6:g})")
     return parser
+
+
+def positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
 
 
 def main(argv=None):

@@ -53,7 +53,7 @@ def create_app(predictor, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: 
             raise UploadError(400, "no image: send the photo as the multipart form field 'image'")
         saliency = request.form.get("saliency") or None
         if saliency is not None and saliency not in SALIENCY_METHODS:
-            raise UploadError(400, f"unknown saliency method {saliency!r}; choose from {', '.join(SALIENCY_METHODS)}")
+            raise SaliencyError(f"unknown saliency method {saliency!r}; choose from {', '.join(SALIENCY_METHODS)}")
         image = read_upload(upload.read(), upload.filename or "upload", max_pixels)
         decoded = time.perf_counter()
         answer = predictor.predict(image, saliency)

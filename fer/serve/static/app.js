@@ -104,13 +104,16 @@ function drawCards(container, answer) {
 
 // ------------------------------------------------------------------ photo mode
 let photo = null;   // the chosen file, sent again when the saliency switch changes
+let latest = 0;     // the number of the latest request: an older answer arriving late is dropped
 
 async function analysePhoto() {
   if (!photo) return;
+  const ticket = ++latest;
   const saliency = $("saliency").checked ? $("saliency-method").value : null;
   showMessage(saliency ? `finding faces and their ${saliency} saliency...` : "finding faces...");
   try {
     const answer = await predict(photo, photo.name || "photo", saliency);
+    if (ticket !== latest) return;
     drawBoxes($("photo-boxes"), answer);
     drawCards($("photo-faces"), answer);
     const n = answer.faces.length;
@@ -119,6 +122,7 @@ async function analysePhoto() {
       : `${n} face${n > 1 ? "s" : ""} in ${answer.image.width}x${answer.image.height} pixels, ` +
         `${answer.timing_ms.total.toFixed(0)} ms`);
   } catch (error) {
+    if (ticket !== latest) return;
     $("photo-boxes").replaceChildren();
     $("photo-faces").replaceChildren();
     showMessage(error.message, true);
@@ -142,6 +146,7 @@ function choosePhoto(file) {
 // queues up stale frames, and the frame rate shown is the rate of answered frames.
 const FRAME_WIDTH = 480;
 const RATE_WINDOW_MS = 2000;
+const CAMERA_ON = "The camera is on; frames go to this computer's server only.";
 let stream = null;
 let answered = [];   // times of the answers in the last RATE_WINDOW_MS
 
@@ -156,7 +161,7 @@ async function startCamera() {
   await $("video").play();
   $("camera-start").disabled = true;
   $("camera-stop").disabled = false;
-  showMessage("The camera is on; frames go to this computer's server only.");
+  showMessage(CAMERA_ON);
   answered = [];
   streamFrames();
 }
@@ -191,6 +196,7 @@ async function streamFrames() {
     try {
       const answer = await predict(await grabFrame(video), "frame.jpg");
       if (!stream) break;
+      if ($("message").classList.contains("error")) showMessage(CAMERA_ON);   // the server is back
       drawBoxes($("webcam-boxes"), answer, true);
       drawCards($("webcam-faces"), answer);
       const now = performance.now();
