@@ -1,13 +1,16 @@
 """fer.serve's JSON API through Flask's test client: a good photo's answer (checked against
 fer.inference.predict_faces), every bad upload refused with a 4xx JSON error while the
 server goes on answering, saliency overlays, server faults as JSON 500, the models run
-one request at a time at the thread count they were given, and the command line.
+one request at a time at the thread count they were given, and the command line: the
+real server (waitress, in a subprocess) answering bad uploads and good ones over HTTP.
 
 The models are small and untrained: every property tested holds for any weights.
 The page in a real browser is tests/test_serve_browser.py.
 """
 import base64
 import io
+import queue
+import re
 import subprocess
 import sys
 import threading
@@ -270,6 +273,64 @@ def test_the_models_run_with_the_thread_count_the_predictor_was_made_with(model)
 
 
 # ------------------------------------------------------------------ the page and the command
+SERVER_UPLOAD_MB = 1
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, small_cnn, small_cnn_config, one_thread_env):
+    """The URL of the real command, ``python -m fer.serve RUN --port 0`` (waitress on a free
+    port), on an untrained small CNN, with uploads limited to SERVER_UPLOAD_MB."""
+    from test_filters import write_run
+
+    folder = tmp_path_factory.mktemp("serve")
+    run = write_run(folder / "run", small_cnn(0), small_cnn_config)
+    log = folder / "server.log"
+    with open(log, "w") as errors:   # a file, not a pipe nobody reads, which would fill and stall the server
+        process = subprocess.Popen([sys.executable, "-m", "fer.serve", str(run), "--port", "0", "--threads", "1",
+                                    "--max-upload-mb", str(SERVER_UPLOAD_MB)],
+                                   env=one_thread_env, stdout=subprocess.PIPE, stderr=errors, text=True)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+/", lines.get(timeout=120))
+    except queue.Empty:
+        url = None
+    if url is None:
+        process.kill()
+        pytest.fail(f"python -m fer.serve did not start: {log.read_text()[-2000:]}")
+    yield url.group(0)
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def post_to_server(url, data, name="photo.jpg"):
+    """(status, JSON answer) of POST /api/predict with ``data`` as the upload, over HTTP."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    boundary, body = encode_multipart({"image": FileStorage(io.BytesIO(data), name)})
+    request = urllib.request.Request(url + "api/predict", data=body,
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_the_command_serves_and_goes_on_after_bad_uploads(server, photo):
+    too_big = bytes(SERVER_UPLOAD_MB * 2**20 + 1)
+    for data, status in [(b"", 400), (b"not an image", 415), (too_big, 413), (photo, 200), (too_big, 413)]:
+        code, answer = post_to_server(server, data)
+        assert code == status, answer
+        assert ("faces" in answer) if status == 200 else ("error" in answer)
+    assert len(post_to_server(server, photo)[1]["faces"]) == 6
+
+
 def test_the_page_and_its_assets_come_from_the_server_only(client):
     page = client.get("/").get_data(as_text=True)
     assert 'src="/static/app.js"' in page and 'href="/static/style.css"' in page

@@ -1,5 +1,6 @@
 """The page of fer.serve in headless Chromium, driven by Selenium, against the real command
-(``python -m fer.serve RUN`` in a subprocess, served by waitress on a free port).
+(``python -m fer.serve RUN`` in a subprocess, served by waitress on a free port: the
+``server`` fixture of tests/test_serve.py).
 
 A photo chosen on the page gets its faces boxed and labelled and a card of bars each,
 the saliency switch lays a map over each face, a file that is no image is reported on
@@ -9,12 +10,8 @@ frame rate.  Skipped without Selenium, Chromium or chromedriver (Debian's ``chro
 and ``chromium-driver``; .ci/run installs them).
 """
 import base64
-import queue
 import re
 import shutil
-import subprocess
-import sys
-import threading
 
 import numpy as np
 import pytest
@@ -22,7 +19,7 @@ from PIL import Image
 
 from face_photos import load, match
 from fer import LABELS
-from test_serve import group_photo_jpeg
+from test_serve import group_photo_jpeg, server  # noqa: F401 (a fixture)
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -59,29 +56,6 @@ def write_y4m(path, portrait, frames=20, width=640, height=480):
             planes = [y] + [c.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3)) for c in (u, v)]
             f.write(b"FRAME\n" + b"".join(np.clip(p, 0, 255).round().astype(np.uint8).tobytes() for p in planes))
     return path
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, small_cnn, small_cnn_config, one_thread_env):
-    """The URL of ``python -m fer.serve RUN --port 0`` on an untrained small CNN."""
-    from test_filters import write_run
-
-    run = write_run(tmp_path_factory.mktemp("serve") / "run", small_cnn(0), small_cnn_config)
-    process = subprocess.Popen([sys.executable, "-m", "fer.serve", str(run), "--port", "0", "--threads", "1"],
-                               env=one_thread_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
-    try:
-        first = lines.get(timeout=120)
-    except queue.Empty:
-        first = ""
-    url = re.search(r"http://127\.0\.0\.1:\d+/", first)
-    if url is None:
-        process.kill()
-        pytest.fail(f"fer.serve did not start: {first!r} {process.stderr.read()[-2000:]}")
-    yield url.group(0)
-    process.terminate()
-    process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
