@@ -51,7 +51,6 @@ def read_upload(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS)
                 if width * height > max_pixels:
                     raise UploadError(413, f"{name}: the image is {width}x{height} = {width * height / 1e6:.1f} "
                                            f"megapixels, over the limit of {max_pixels / 1e6:g}")
-                image.seek(0)   # an animation's first frame
                 return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise UploadError(413, f"{name}: refused as a decompression bomb ({error})") from None
