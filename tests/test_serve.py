@@ -94,6 +94,27 @@ def test_a_photo_gets_every_face_with_its_box_label_and_probabilities(client, mo
     assert set(answer["timing_ms"]) == {"decode", "predict", "total"}
 
 
+def test_live_video_asks_for_the_live_detector(model, photo):
+    from fer.faces import FaceDetector
+
+    class Counting:
+        """The realtime detector, counting its calls."""
+
+        def __init__(self):
+            self.inner, self.calls = FaceDetector.realtime(), 0
+
+        def detect(self, image):
+            self.calls += 1
+            return self.inner.detect(image)
+
+    live = Counting()
+    client = create_app(Predictor([model], ["small"], live_detector=live)).test_client()
+    photo_faces = post(client, photo).get_json()["faces"]
+    assert live.calls == 0
+    live_faces = post(client, photo, detector="live").get_json()["faces"]
+    assert live.calls == 1 and 1 <= len(live_faces) <= len(photo_faces)
+
+
 def test_a_small_image_is_one_face_taken_whole(client):
     answer = post(client, png_bytes(np.full((48, 48), 128, np.uint8))).get_json()
     assert [face["box"] for face in answer["faces"]] == [[0, 0, 48, 48]]
@@ -168,9 +189,11 @@ def test_too_many_pixels_is_413_before_decoding(model):
     assert post(client, png_bytes(np.zeros((100, 200), np.uint8))).status_code == 200
 
 
-def test_an_unknown_saliency_method_or_route_is_a_json_error(client, photo):
+def test_an_unknown_option_or_route_is_a_json_error(client, photo):
     response = post(client, photo, saliency="magic")
     assert response.status_code == 400 and "unknown saliency method 'magic'" in response.get_json()["error"]
+    response = post(client, photo, detector="eagle-eye")
+    assert response.status_code == 400 and "unknown detector 'eagle-eye'" in response.get_json()["error"]
     assert client.get("/api/nothing").status_code == 404 and "error" in client.get("/api/nothing").get_json()
     assert client.get("/api/predict").status_code == 405 and "error" in client.get("/api/predict").get_json()
 
@@ -179,7 +202,7 @@ def test_a_server_fault_is_logged_and_answered_as_json_500(photo, caplog):
     class Broken:
         names, tta = ["broken"], "none"
 
-        def predict(self, image, saliency=None):
+        def predict(self, *args):
             raise RuntimeError("the model fell over")
 
     response = post(create_app(Broken()).test_client(), photo)

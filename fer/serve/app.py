@@ -5,7 +5,8 @@ Routes (``docs/serve.md`` documents the API for other clients):
     GET  /              the page (static/index.html)
     GET  /static/...    its script and style sheet; nothing comes from the internet
     GET  /api/info      the labels, the models, the saliency methods and the upload limits
-    POST /api/predict   multipart field ``image`` (and ``saliency=METHOD`` for maps):
+    POST /api/predict   multipart field ``image`` (and ``saliency=METHOD`` for maps,
+                        ``detector=live`` for the faster detector settings of video):
                         {"faces": [{"box", "label", "probabilities"}, ...], "image", "timing_ms"}
 
 Every answer under /api is JSON, errors included: ``{"error": "<what went wrong>"}``
@@ -20,10 +21,10 @@ import time
 from pathlib import Path
 
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from .. import LABELS
-from .predictor import SALIENCY_METHODS, SaliencyError, milliseconds
+from .predictor import DETECTORS, SALIENCY_METHODS, SaliencyError, milliseconds
 from .uploads import MAX_PIXELS, MAX_UPLOAD_BYTES, UploadError, read_upload
 
 STATIC = Path(__file__).parent / "static"
@@ -42,7 +43,7 @@ def create_app(predictor, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: 
     @app.get("/api/info")
     def info():
         return jsonify(labels=list(LABELS), models=predictor.names, tta=predictor.tta,
-                       saliency_methods=list(SALIENCY_METHODS),
+                       saliency_methods=list(SALIENCY_METHODS), detectors=list(DETECTORS),
                        limits={"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels})
 
     @app.post("/api/predict")
@@ -54,9 +55,12 @@ def create_app(predictor, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: 
         saliency = request.form.get("saliency") or None
         if saliency is not None and saliency not in SALIENCY_METHODS:
             raise SaliencyError(f"unknown saliency method {saliency!r}; choose from {', '.join(SALIENCY_METHODS)}")
+        detector = request.form.get("detector") or "photo"
+        if detector not in DETECTORS:
+            raise BadRequest(f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
         image = read_upload(upload.read(), upload.filename or "upload", max_pixels)
         decoded = time.perf_counter()
-        answer = predictor.predict(image, saliency)
+        answer = predictor.predict(image, saliency, detector)
         timing = {"decode": milliseconds(decoded - started), **answer["timing_ms"],
                   "total": milliseconds(time.perf_counter() - started)}
         return jsonify(faces=answer["faces"], image={"width": image.shape[1], "height": image.shape[0]},

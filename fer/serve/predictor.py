@@ -26,33 +26,40 @@ import numpy as np
 from .. import LABELS
 from ..explain.options import METHODS as SALIENCY_METHODS
 
+DETECTORS = ("photo", "live")
+"""The face detector's settings a request asks for: ``photo`` (every face, the default) or
+``live`` (:meth:`fer.faces.FaceDetector.realtime`: several times faster, blind to small
+faces; what the webcam mode uses)."""
+
 OVERLAY_ALPHA = 0.85
 """Opacity of the saliency overlay where the map is at its strongest.  It falls with the
 square of the map, so the weak, noisy part of a map leaves the photo clear."""
 
 
 class Predictor:
-    """``models`` (one or an ensemble, named by ``names``), test-time augmentation ``tta``
-    and a face detector (None: :func:`fer.faces.default_detector`)."""
+    """``models`` (one or an ensemble, named by ``names``), test-time augmentation ``tta``,
+    and the face detectors of :data:`DETECTORS` (None: :func:`fer.faces.default_detector`
+    for photos, :meth:`fer.faces.FaceDetector.realtime` for live video, made on first use)."""
 
-    def __init__(self, models, names, tta: str = "none", detector=None):
+    def __init__(self, models, names, tta: str = "none", detector=None, live_detector=None):
         self.models = list(models)
         self.names = list(names)
         self.tta = tta
         self.detector = detector
+        self.live_detector = live_detector
         self.threads = numba.get_num_threads()
         self._lock = threading.Lock()
 
-    def predict(self, image: np.ndarray, saliency: str | None = None) -> dict:
+    def predict(self, image: np.ndarray, saliency: str | None = None, detector: str = "photo") -> dict:
         """The JSON-ready answer for an (H, W, 3) uint8 image: every face's box, label and
         probabilities, with ``saliency`` (a method of :data:`SALIENCY_METHODS`) its map too,
-        and the milliseconds each step took."""
+        and the milliseconds each step took; ``detector`` is one of :data:`DETECTORS`."""
         from ..inference import predict_faces
 
         started = time.perf_counter()
         with self._lock:
             numba.set_num_threads(self.threads)
-            found = predict_faces(self.models, image, self.detector, tta=self.tta)
+            found = predict_faces(self.models, image, self._detector(detector), tta=self.tta)
             predicted = time.perf_counter()
             maps = self._saliency_maps(found, saliency) if saliency and found else None
         faces = [face_json(face) for face in found]
@@ -66,8 +73,18 @@ class Predictor:
     def warm_up(self) -> None:
         """A blank photo (the detector loads) and a blank face with its saliency map (numba's
         kernels compile, or load from its cache), so that the first visitor does not wait."""
-        self.predict(np.zeros((128, 128, 3), np.uint8))
+        for detector in DETECTORS:
+            self.predict(np.zeros((128, 128, 3), np.uint8), detector=detector)
         self.predict(np.zeros((48, 48, 3), np.uint8), saliency="vanilla")
+
+    def _detector(self, kind: str):
+        if kind == "photo":
+            return self.detector
+        if self.live_detector is None:
+            from ..faces import FaceDetector
+
+            self.live_detector = FaceDetector.realtime()
+        return self.live_detector
 
     def _saliency_maps(self, found, method: str) -> list[np.ndarray]:
         """(48, 48) maps in [0, 1], as ``fer.predict --annotate --saliency`` draws them
