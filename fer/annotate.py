@@ -49,8 +49,8 @@ def draw_annotations(image: np.ndarray, predictions, saliency=None) -> np.ndarra
     style = Style(picture.shape)
     for box, prediction in zip(boxes, predictions):
         draw_box(picture, box, prediction.label, float(prediction.probabilities.max()), style)
-    for box, prediction in zip(boxes, predictions):
-        draw_bars(picture, box, prediction.probabilities, style)
+    for origin, prediction in zip(place_panels(boxes, style, picture.shape), predictions):
+        draw_bars(picture, origin, prediction.probabilities, style)
     return picture
 
 
@@ -68,6 +68,9 @@ class Style:
         longest = max(cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, self.name_scale, self.text)[0][0]
                       for label in LABELS)
         self.name_width = longest + 8
+        (_, text_height), baseline = cv2.getTextSize("surprise 100%", cv2.FONT_HERSHEY_SIMPLEX, self.font_scale,
+                                                     self.text)
+        self.tab = text_height + baseline + 4                 # the label's tab above a box
         self.bar_width = round(110 * self.font_scale)
         self.panel = (self.name_width + self.bar_width + 8, self.row * len(LABELS) + 6)
 
@@ -100,32 +103,43 @@ def draw_box(picture, box, label, probability, style):
     colour = COLOURS[label]
     cv2.rectangle(picture, (x, y), (x + w, y + h), colour, style.line)
     text = f"{label} {probability:.0%}"
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, style.font_scale, style.text)
-    top = y - th - base - 4 if y - th - base - 4 >= 0 else y + h   # below the box at the top edge
-    cv2.rectangle(picture, (x, top), (x + tw + 6, top + th + base + 4), colour, cv2.FILLED)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, style.font_scale, style.text)
+    top = y - style.tab if y >= style.tab else y + h                 # below the box at the top edge
+    cv2.rectangle(picture, (x, top), (x + tw + 6, top + style.tab), colour, cv2.FILLED)
     cv2.putText(picture, text, (x + 3, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, style.font_scale,
                 (0, 0, 0), style.text, cv2.LINE_AA)
 
 
-def panel_origin(box, style, shape):
-    """Top left of the bar panel: right of the face if it fits, else left, else
-    inside the picture's edge; level with the face's top."""
-    x, y, w, h = box
+def place_panels(boxes, style, shape):
+    """Top left of each face's bar panel: beside its face (right, left, below or
+    above, in that order of preference), wherever it covers the least of the faces
+    (with their label tabs) and of the panels placed before it; always inside the picture."""
     width, height = style.panel
     gap = style.line * 2
-    if x + w + gap + width <= shape[1]:
-        left = x + w + gap
-    elif x - gap - width >= 0:
-        left = x - gap - width
-    else:
-        left = max(0, shape[1] - width)
-    return left, min(max(0, y), max(0, shape[0] - height))
+    faces = [(x, y - style.tab, w, h + style.tab) for x, y, w, h in boxes]
+    placed = []
+    for x, y, w, h in boxes:
+        candidates = [(x + w + gap, y), (x - gap - width, y), (x, y + h + gap), (x, y - style.tab - gap - height)]
+        inside = [(min(max(0, left), max(0, shape[1] - width)), min(max(0, top), max(0, shape[0] - height)))
+                  for left, top in candidates]
+        covered = [sum(overlap((left, top, width, height), other) for other in [*faces, *placed])
+                   for left, top in inside]
+        left, top = inside[covered.index(min(covered))]
+        placed.append((left, top, width, height))
+    return [(left, top) for left, top, _, _ in placed]
 
 
-def draw_bars(picture, box, probabilities, style):
-    """The seven probabilities as labelled bars on a darkened panel beside the face (in place)."""
+def overlap(a, b) -> int:
+    """Area shared by two boxes (x, y, width, height)."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(w, 0) * max(h, 0)
+
+
+def draw_bars(picture, origin, probabilities, style):
+    """The seven probabilities as labelled bars on a darkened panel at ``origin`` (in place)."""
     cv2 = import_cv2()
-    left, top = panel_origin(box, style, picture.shape)
+    left, top = origin
     width, height = style.panel
     area = picture[top:top + height, left:left + width]
     area[:] = area // 3                                   # darken, so the text reads on any photo

@@ -33,8 +33,9 @@ from .errors import DataError, UsageError
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m fer.predict",
-        description="Predict facial expressions with trained run(s): a submission CSV for a test.csv, or "
-                    "per-image emotions and probabilities for an image or a folder of images.")
+        description="Predict facial expressions with trained run(s): a submission CSV for a test.csv; every "
+                    "face of photos and videos found, with its box, emotion and probabilities (a CSV row each, "
+                    "annotated pictures with --annotate); face crops (48x48) predicted whole.")
     add_model_args(parser)
     parser.add_argument("--input", required=True, metavar="FILE|FOLDER",
                         help="a FER2013-style CSV (e.g. the course test.csv), a photo, a video, or a folder "
