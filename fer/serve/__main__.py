@@ -68,7 +68,10 @@ def main(argv=None):
     except OSError as error:
         raise UsageError(f"cannot listen on {args.host}:{args.port} ({error.strerror}); "
                          "try another --port") from None
-    predictor.warm_up()   # after binding the port: a port in use is reported at once
+    # after binding the port, so that a port in use is reported at once
+    print("warming up (the first start compiles numba's kernels, which can take a minute)",
+          file=sys.stderr, flush=True)
+    predictor.warm_up()
     if args.host not in (DEFAULT_HOST, "localhost", "::1"):
         print(f"note: listening on {args.host}: anyone who can reach this computer can use the page",
               file=sys.stderr)
