@@ -235,7 +235,8 @@ def test_saliency_a_model_cannot_give_is_a_400(photo):
 
     client = create_app(Predictor([build_model("dnn", hidden=[16])], ["dnn"])).test_client()
     response = post(client, png_bytes(np.zeros((48, 48), np.uint8)), saliency="gradcam")
-    assert response.status_code == 400 and "gradcam saliency: Grad-CAM needs a Conv2d layer" in response.get_json()["error"]
+    assert response.status_code == 400
+    assert "gradcam saliency: Grad-CAM needs a Conv2d layer" in response.get_json()["error"]
 
 
 def test_the_overlay_is_clear_where_the_map_is_weak_and_coloured_where_strong():

@@ -160,7 +160,8 @@ def test_the_webcam_mode_follows_the_face_and_shows_the_frame_rate(page):
     WebDriverWait(page, WAIT).until(lambda p: re.fullmatch(r"\d+\.\d", fps.text))
     assert float(fps.text) > 0
     # each answer replaces the boxes, so they are read in one script, never held as elements
-    newest_box = "const b = document.querySelector('#webcam-boxes .face-box'); return b && [b.dataset.label, b.style.left];"
+    newest_box = ("const b = document.querySelector('#webcam-boxes .face-box');"
+                  "return b && [b.dataset.label, b.style.left];")
     label, _ = WebDriverWait(page, WAIT).until(lambda p: p.execute_script(newest_box))
     assert label in LABELS
     # the face drifts in the clip: its box moves from frame to frame
