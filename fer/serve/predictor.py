@@ -71,8 +71,9 @@ class Predictor:
         return {"faces": faces, "timing_ms": timing}
 
     def warm_up(self) -> None:
-        """A blank photo (the detector loads) and a blank face with its saliency map (numba's
-        kernels compile, or load from its cache), so that the first visitor does not wait."""
+        """A blank photo for each detector (its cascade loads) and a blank face with its
+        saliency map (numba's kernels compile, or load from its cache), so that the first
+        visitor does not wait."""
         for detector in DETECTORS:
             self.predict(np.zeros((128, 128, 3), np.uint8), detector=detector)
         self.predict(np.zeros((48, 48, 3), np.uint8), saliency="vanilla")
