@@ -13,24 +13,14 @@ as frames per second, with the share of that time spent finding the faces.
 OpenCV, numba and BLAS all get ``--threads`` threads.  A measurement: asserts nothing.
 """
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-
-def median_seconds(fn, repeats):
-    fn()                                                   # warm up: numba compiles or loads its cache
-    times = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - tic)
-    return statistics.median(times)
+from suite import timed  # noqa: E402  (median seconds of a step, after warm-up runs)
 
 
 def main(argv=None):
@@ -62,10 +52,10 @@ def main(argv=None):
     for detector_name, detector in detectors.items():
         for frame_name, (frame, truth) in frames.items():
             found = match(detector.boxes(to_grey(frame)), truth)
-            detect = median_seconds(lambda: detector.detect(frame), args.repeats)
+            detect = timed(lambda: detector.detect(frame), 2, args.repeats)
             cells = []
             for model in models.values():
-                total = median_seconds(lambda: predict_faces(model, frame, detector), args.repeats)
+                total = timed(lambda: predict_faces(model, frame, detector), 2, args.repeats)
                 cells.append(f"{1 / total:.1f} fps ({min(detect / total, 1):.0%})")
             print(f"| {detector_name} | {frame_name} | {found[0]}/{len(truth)} / {found[1]} | "
                   f"{1 / detect:.1f} fps | " + " | ".join(cells) + " |", flush=True)

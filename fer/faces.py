@@ -1,9 +1,10 @@
 """Faces in photos: find them with OpenCV's Haar cascades, frame them as FER2013 does.
 
 FER2013's faces were found by OpenCV's Haar-cascade face detector in images from
-the web, then cut out as squares a little larger than the detector's box and
-shrunk to 48x48 grey.  A model trained on them expects that framing: the whole
-face, eyebrows to chin, with a thin margin.  :func:`detect_faces` reproduces it on
+the web, then cut out as squares and shrunk to 48x48 grey; measured, the square
+is the detector's box itself (``FRAMING``: 1.03 times its side, same centre).  A
+model trained on them expects that framing: forehead to chin, cheek to cheek,
+hardly any hair or background.  :func:`detect_faces` reproduces it on
 any photo, so that a face in a holiday photo reaches the model looking like the
 faces it learned from.
 
@@ -21,6 +22,7 @@ imported on first use, so that ``import fer`` stays quick.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -143,7 +145,7 @@ class FaceDetector:
     def __init__(self, cascade: str = CASCADE, scale_factor: float = 1.1, min_neighbors: int = 5,
                  min_size: float = 0.04, min_pixels: int = 24, detect_width: int | None = 1280):
         cv2 = import_cv2()
-        path = cascade if "/" in cascade else cv2.data.haarcascades + cascade
+        path = cascade if Path(cascade).name != cascade else cv2.data.haarcascades + cascade   # a bare name
         self.classifier = cv2.CascadeClassifier(path)
         if self.classifier.empty():
             raise UsageError(f"{path}: cannot load this Haar cascade")

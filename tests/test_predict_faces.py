@@ -9,6 +9,7 @@ from PIL import Image
 
 from face_photos import group_photo, load
 from fer import LABELS, inference, predict, train
+from fer.annotate import Style, overlap, place_panels
 from fer.errors import DataError, UsageError
 from fer.faces import detect_faces
 from fer.inference import predict_faces, predict_proba
@@ -103,6 +104,15 @@ def test_annotated_photos_are_drawn_where_the_faces_are(run, photos, tmp_path):
         assert np.abs(np.array(Image.open(salient / "group.png")).astype(int)[inside] - original[inside]).mean() > 5
     with Image.open(plain / "coffee.png") as enlarged:                  # 480x320: enlarged to a 480 shorter side
         assert enlarged.size == (720, 480)
+
+
+def test_bar_panels_sit_beside_the_faces_and_cover_none():
+    photo, boxes = group_photo()
+    style = Style(photo.shape)
+    for left, top in place_panels(boxes, style, photo.shape):
+        panel = (left, top, *style.panel)
+        assert 0 <= left <= photo.shape[1] - style.panel[0] and 0 <= top <= photo.shape[0] - style.panel[1]
+        assert all(overlap(panel, box) == 0 for box in boxes)
 
 
 def write_clip(path, fps=10, frames=20, face_frames=14):
