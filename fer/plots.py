@@ -128,6 +128,7 @@ def plot_emotions_over_time(times, probabilities, path, title=""):
                 label=label, color=np.array(COLOURS[label]) / 255)
     ax.set_xlabel("time in the video (s)")
     ax.set_ylabel("probability (mean over the frame's faces)")
+    ax.set_xlim(0, max(times[-1], 0.1) if len(times) else 1)   # the whole video, frames without faces too
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
