@@ -9,8 +9,19 @@ Photos measured (a found box is a true face when it overlaps one by IoU >= 0.4):
   plus the café table alone (no face);
 - with FER2013 at hand (../shared/data/fer2013/fer2013.csv.gz or --fer), group
   photos of its faces: 6 a photo, scaled to 64-128 pixels, on the same table;
-- with --no-face-dir, every image in that folder counts as a photo without faces
-  (e.g. scikit-image's data folder: textures, a cat, coins, a rocket, a page).
+- with --no-face-dir, every image in that folder counts as a photo without faces.
+  The README's table used 22 of scikit-image 0.26's sample pictures (textures, a
+  cat, coins, a rocket, a page, ...: every picture of its wheel's skimage/data but
+  astronaut and camera, which show people, and the tiny or multi-page ones) and
+  matplotlib's sample_data/Minduka_Present_Blue_Pack.png:
+
+      pip download --no-deps scikit-image==0.26.0 -d /tmp/sk
+      unzip -j /tmp/sk/scikit_image-*.whl 'skimage/data/*' -d /tmp/sk/data
+      mkdir /tmp/noface && cd /tmp/sk/data && cp brick.png cell.png chelsea.png coffee.png \
+          coins.png color.png grass.png gravel.png horse.png hubble_deep_field.jpg ihc.png \
+          logo.png moon.png motorcycle_left.png motorcycle_right.png page.png retina.jpg \
+          rocket.jpg text.png clock_motion.png microaneurysms.png phantom.png /tmp/noface/
+      cp "$(python -c 'import matplotlib; print(matplotlib.get_data_path())')/sample_data/Minduka_Present_Blue_Pack.png" /tmp/noface/
 
 Prints one table row per cascade and setting; asserts nothing.  With FER2013 at
 hand it first measures FER2013's framing (fer.faces.FRAMING): how much larger its
