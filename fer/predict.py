@@ -9,8 +9,8 @@
   class (printed, and written to ``--output``), plus ``frame,time`` for videos.  A
   photo without a face is named on the terminal and has no row.  A video's frames
   are sampled at ``--fps``; its rows go to ``--output`` (default
-  ``<video>-faces.csv``) and each emotion's probability over time to
-  ``<video>-emotions.png`` beside it.  ``--annotate DIR`` writes every photo (and
+  ``<input>-faces.csv``, after the video's or the folder's name) and each
+  emotion's probability over time to ``<video>-emotions.png`` beside it.  ``--annotate DIR`` writes every photo (and
   video) again with each face boxed, labelled and its probability bars beside it;
   ``--saliency`` also lays each face's saliency map over it.
 * Face crops (every image at most 96 pixels a side, such as FER2013's own 48x48
@@ -42,7 +42,7 @@ def build_parser():
                              "of photos and videos")
     parser.add_argument("--output", metavar="CSV",
                         help="where to write the predictions (default for a CSV input: submission.csv; "
-                             "for a video: <video>-faces.csv); a video's emotions-over-time plot goes beside it")
+                             "with videos: <input>-faces.csv); a video's emotions-over-time plot goes beside it")
     parser.add_argument("--annotate", metavar="DIR",
                         help="write each photo and video again into DIR, every face boxed and labelled with "
                              "its probability bars beside it")
@@ -162,10 +162,7 @@ def are_face_crops(photos):
 
 def annotate_crops(models, source, images, names, probs, args):
     """--annotate for face crops: each crop drawn as one face, the whole picture."""
-    from PIL import Image
-
     from . import LABELS
-    from .annotate import draw_annotations, face_saliency
     from .faces import read_photo, to_grey, whole_face
     from .inference import FacePrediction
 
@@ -173,10 +170,7 @@ def annotate_crops(models, source, images, names, probs, args):
         file = source / name if source.is_dir() else source
         photo = read_photo(file)
         predictions = [FacePrediction(whole_face(to_grey(photo)).box, LABELS[p.argmax()], p, face)]
-        maps = face_saliency(models, predictions) if args.saliency else None
-        target = annotated_path(args.annotate, source, file)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(draw_annotations(photo, predictions, maps)).save(target)
+        write_annotated(models, args, source, file, photo, predictions)
 
 
 # ------------------------------------------------------------------ faces in photos and videos
@@ -204,6 +198,23 @@ def write_faces_csv(path, rows, video=False):
         writer.writerows(rows)
 
 
+def display_name(source, file):
+    """How a file is named in the table and the CSV: its path under the input folder."""
+    return str(file.relative_to(source)) if source.is_dir() else file.name
+
+
+def write_annotated(models, args, source, file, photo, predictions):
+    """--annotate: ``photo`` drawn with its predictions (and --saliency maps) into the folder."""
+    from PIL import Image
+
+    from .annotate import draw_annotations, face_saliency
+
+    maps = face_saliency(models, predictions) if args.saliency else None
+    target = annotated_path(args.annotate, source, file)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(draw_annotations(photo, predictions, maps)).save(target)
+
+
 def annotated_path(annotate_dir, source, file, suffix=None):
     """Where --annotate writes ``file``: its path under ``source`` (or its name) in
     ``annotate_dir``; never the input itself."""
@@ -219,15 +230,12 @@ def annotated_path(annotate_dir, source, file, suffix=None):
 def predict_photos(models, source, photos, args):
     """CSV rows for every face of every photo; prints each face, names each photo
     without a face, writes the annotated photos."""
-    from PIL import Image
-
-    from .annotate import draw_annotations, face_saliency
     from .faces import read_photo
     from .inference import predict_faces
 
     rows, table_names, table_probs = [], [], []
     for file in photos:
-        name = str(file.relative_to(source)) if source.is_dir() else file.name
+        name = display_name(source, file)
         try:
             image = read_photo(file)
         except DataError as error:
@@ -243,10 +251,7 @@ def predict_photos(models, source, photos, args):
             table_names.append(f"{name} #{k} {tuple(p.box)}")
             table_probs.append(p.probabilities)
         if args.annotate:
-            maps = face_saliency(models, predictions) if args.saliency else None
-            target = annotated_path(args.annotate, source, file)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(draw_annotations(image, predictions, maps)).save(target)
+            write_annotated(models, args, source, file, image, predictions)
     if table_names:
         print(format_table(table_names, table_probs, heading="face"))
     return rows
@@ -262,9 +267,9 @@ def predict_videos(models, source, videos, args):
     from .video import predict_video
 
     rows, plots = [], []
-    output = Path(args.output) if args.output else Path(f"{videos[0].stem}-faces.csv")
+    output = Path(args.output) if args.output else Path(f"{source.stem}-faces.csv")
     for file in videos:
-        name = str(file.relative_to(source)) if source.is_dir() else file.name
+        name = display_name(source, file)
         target = annotated_path(args.annotate, source, file, ".avi" if file.suffix.lower() == ".avi" else ".mp4") \
             if args.annotate else None
         frames = predict_video(models, file, args.fps, tta=args.tta, annotate_to=target, saliency=args.saliency)

@@ -182,3 +182,16 @@ def test_a_folder_of_48x48_faces_is_predicted_whole_as_before(run, model, tmp_pa
     assert header == ["image", "emotion", *LABELS] and [r["image"] for r in rows] == ["0.png", "1.png", "2.png"]
     probs = np.array([[float(r[label]) for label in LABELS] for r in rows])
     np.testing.assert_allclose(probs, predict_proba(model, faces[:, None]), atol=1e-5)
+
+
+def test_a_folder_of_photos_and_videos_writes_one_csv_named_after_it(run, tmp_path, monkeypatch):
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    Image.fromarray(load("grace_hopper.jpg")).save(folder / "hopper.png")
+    write_clip(folder / "clip.avi", frames=4, face_frames=4)
+    monkeypatch.chdir(tmp_path)
+    assert predict.main([str(run), "--input", str(folder), "--fps", "10"]) == 0
+    header, rows = read_rows(tmp_path / "holiday-faces.csv")
+    assert header == COLUMNS + ["frame", "time"]
+    assert [(r["file"], r["frame"]) for r in rows] == [("hopper.png", "")] + [("clip.avi", str(k)) for k in range(4)]
+    assert (tmp_path / "clip-emotions.png").exists()
