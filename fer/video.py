@@ -27,7 +27,7 @@ def is_video_file(path) -> bool:
 
 def open_video(path):
     """(an opened cv2.VideoCapture, frames per second, frame count or 0 if unknown);
-    DataError naming the file if OpenCV cannot read a frame of it."""
+    DataError naming the file if OpenCV cannot open it or finds no frame rate."""
     cv2 = import_cv2()
     if not Path(path).is_file():
         raise DataError(f"{path}: no such file")
