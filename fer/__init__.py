@@ -12,8 +12,9 @@ network of the same size) and the efficient networks.  Its parts:
 - ``fer.report``: the study's answers on one page.
 
 The command lines are ``python -m fer.<command>``: ``train``, ``evaluate``, ``predict``,
-``saliency``, ``filters``, ``report``, ``compare``; each is a thin module (the report's is
-``fer/report/__main__.py``) over the libraries, with the pieces they share in
+``saliency``, ``filters``, ``report``, ``compare``, ``serve`` (a web page); each is a thin
+module (the report's and the page's are ``fer/report/__main__.py``, ``fer/serve/__main__.py``)
+over the libraries, with the pieces they share in
 ``fer.cli_common``.  No library imports a command line.
 
 ``LABELS[k]`` is the name of class ``k``, in FER2013's numbering.

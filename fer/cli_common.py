@@ -95,9 +95,10 @@ def add_run_args(parser: argparse.ArgumentParser, images: str = "the images") ->
     add_data_args(parser, val_default="the run's own")
 
 
-def add_model_args(parser: argparse.ArgumentParser) -> None:
+def add_model_args(parser: argparse.ArgumentParser, batch_size: bool = True) -> None:
     """Add what the commands that run trained models over images share (fer.evaluate,
-    fer.predict): RUN [RUN ...] as an ensemble, --checkpoint, --tta, --batch-size, --threads."""
+    fer.predict, fer.serve): RUN [RUN ...] as an ensemble, --checkpoint, --tta, --threads,
+    and unless told otherwise --batch-size (fer.serve has one photo at a time)."""
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="run folder(s) written by python -m fer.train; several form an ensemble "
                              "(their probabilities are averaged)")
@@ -105,7 +106,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", nargs="?", const="flip", default="none", choices=TTA_CHOICES,
                         help="test-time augmentation: flip (the image and its mirror; what a bare --tta "
                              "means) or flip-shift (also shifted by 2 pixels: 10 views)")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
+    if batch_size:
+        parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     add_threads_arg(parser)
 
 

@@ -6,11 +6,14 @@ tools, so that all of them see a model the same way: images arrive as uint8
 FER2013 training set in float32 would be 265 MB), and go through the model in
 evaluation mode without recording a graph.
 """
+from dataclasses import dataclass
+
 import numpy as np
 
 import minigrad
 import minigrad.functional as F
 
+from . import LABELS
 from .data import to_float
 
 TTA_MODES = ("none", "flip", "flip-shift")
@@ -77,3 +80,32 @@ def predict_proba(models, images, batch_size=256, tta="none"):
             probs = [F.softmax(model(minigrad.Tensor(view)), axis=1).data for model in models for view in views]
             outputs.append(np.mean(probs, axis=0, dtype=np.float32))
     return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
+
+
+@dataclass(frozen=True)
+class FacePrediction:
+    """One face of a photo and what the model(s) make of it."""
+    box: tuple
+    """(x, y, width, height) of the face in the photo's pixels."""
+    label: str
+    """The most probable emotion, one of ``fer.LABELS``."""
+    probabilities: np.ndarray
+    """(7,) float32, in ``fer.LABELS`` order."""
+    image: np.ndarray
+    """The (48, 48) uint8 face the model saw."""
+
+
+def predict_faces(models, image, detector=None, tta="none"):
+    """Every face of a photo, found, framed as FER2013's faces and predicted in one
+    batch: a list of :class:`FacePrediction`, left to right (empty: no face).
+
+    ``image``: (H, W) grey or (H, W, 3) RGB uint8.  A small image (a face already
+    cut out, such as FER2013's own) is one face, whole (see :mod:`fer.faces`).
+    """
+    from .faces import detect_faces
+
+    faces = detect_faces(image, detector)
+    if not faces:
+        return []
+    probs = predict_proba(models, np.stack([face.image for face in faces])[:, None], tta=tta)
+    return [FacePrediction(face.box, LABELS[p.argmax()], p, face.image) for face, p in zip(faces, probs)]

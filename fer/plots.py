@@ -108,3 +108,30 @@ def plot_confusion(counts, class_names, path, title=""):
     if title:
         ax.set_title(title)
     return save_figure(fig, path)
+
+
+# ------------------------------------------------------------------ videos
+def plot_emotions_over_time(times, probabilities, path, title=""):
+    """Each emotion's probability against the time in the video, one line per emotion.
+
+    ``times``: (T,) seconds of the sampled frames; ``probabilities``: (T, 7), each
+    frame's probabilities averaged over its faces, NaN where it had none (the lines
+    break there).
+    """
+    from . import LABELS
+    from .annotate import COLOURS
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+    for k, label in enumerate(LABELS):
+        ax.plot(times, probabilities[:, k], "-", marker="o" if len(times) < 40 else None, markersize=3,
+                label=label, color=np.array(COLOURS[label]) / 255)
+    ax.set_xlabel("time in the video (s)")
+    ax.set_ylabel("probability (mean over the frame's faces)")
+    ax.set_xlim(0, max(times[-1], 0.1) if len(times) else 1)   # the whole video, frames without faces too
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, path)
