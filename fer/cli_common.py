@@ -33,7 +33,7 @@ USER_ERRORS = (DataError, UsageError, FileNotFoundError)
 
 # fer.inference.TTA_MODES, spelt out here so that --help need not import the engine (a test
 # checks that the two agree).
-TTA_CHOICES = ("none", "flip", "flip-shift")
+TTA_CHOICES = ("none", "flip", "flip-shift", "ten-crop")
 
 
 # ------------------------------------------------------------------ options
@@ -105,7 +105,8 @@ def add_model_args(parser: argparse.ArgumentParser, batch_size: bool = True) -> 
     add_checkpoint_arg(parser, "each run")
     parser.add_argument("--tta", nargs="?", const="flip", default="none", choices=TTA_CHOICES,
                         help="test-time augmentation: flip (the image and its mirror; what a bare --tta "
-                             "means) or flip-shift (also shifted by 2 pixels: 10 views)")
+                             "means), flip-shift (also shifted by 2 pixels: 10 views) or ten-crop (corner and "
+                             "centre 46x46 crops and their mirrors; for networks that take any size, e.g. fast)")
     if batch_size:
         parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     add_threads_arg(parser)

@@ -11,7 +11,7 @@ words, and writes next to the run (or into ``--out``)::
 
 Several RUNs form an ensemble: their class probabilities are averaged, the
 cheapest way to gain a point or two of accuracy.  ``--tta`` also averages over
-each image's mirror (and, with ``--tta flip-shift``, small shifts).
+each image's mirror (and, with ``--tta flip-shift``, small shifts; ``--tta ten-crop``: crops).
 """
 import argparse
 import sys

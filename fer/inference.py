@@ -16,13 +16,22 @@ import minigrad.functional as F
 from . import LABELS
 from .data import to_float
 
-TTA_MODES = ("none", "flip", "flip-shift")
+TTA_MODES = ("none", "flip", "flip-shift", "ten-crop")
 """Test-time augmentation: the views averaged by :func:`predict_proba`.
 
 ``flip``       the image and its mirror (faces are near-symmetric; expressions are)
 ``flip-shift`` those two, each also shifted by 2 pixels up, down, left and right
                (10 views; costs 10x the time of ``none``)
+``ten-crop``   the four corner squares and the centre square, 2 pixels smaller than the
+               image (46x46 of 48x48), and their mirrors: the classic ten-crop test.  Only
+               for networks that take any input size (``xception``); what they saw in
+               training were crops, and crops are closer to it than shifted whole faces
+               (measured on the ``fast`` run: 65.3% on PublicTest, against 65.0% with
+               ``flip-shift`` and 64.1% with ``flip``)
 """
+
+TEN_CROP_MARGIN = 2
+"""Pixels the ten-crop squares are smaller than the image (46 of 48: measured best of 40, 44, 46)."""
 
 
 def batch_indices(n, batch_size, order=None):
@@ -46,11 +55,25 @@ def tta_views(x, mode="none"):
     """The list of views of the batch x (N, C, H, W) that ``mode`` averages over."""
     if mode not in TTA_MODES:
         raise ValueError(f"unknown test-time augmentation {mode!r}; choose one of {', '.join(TTA_MODES)}")
+    if mode == "ten-crop":
+        return ten_crops(x)
     views = [x]
     if mode in ("flip", "flip-shift"):
         views.append(np.ascontiguousarray(x[..., ::-1]))
     if mode == "flip-shift":
         views += [shift(v, dy, dx) for v in views[:2] for dy, dx in ((2, 0), (-2, 0), (0, 2), (0, -2))]
+    return views
+
+
+def ten_crops(x, margin=TEN_CROP_MARGIN):
+    """The four corner squares and the centre square of side min(H, W) - ``margin`` of the
+    batch x (N, C, H, W), each followed by its mirror: 10 views."""
+    h, w = x.shape[2:]
+    side = min(h, w) - margin
+    views = []
+    for top, left in ((0, 0), (0, w - side), (h - side, 0), (h - side, w - side), ((h - side) // 2, (w - side) // 2)):
+        crop = np.ascontiguousarray(x[:, :, top:top + side, left:left + side])
+        views += [crop, np.ascontiguousarray(crop[..., ::-1])]
     return views
 
 

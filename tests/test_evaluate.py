@@ -136,6 +136,11 @@ def test_tta_views():
     flipped = tta_views(x, "flip")[1]
     np.testing.assert_array_equal(flipped, x[..., ::-1])
     assert len(tta_views(x, "flip-shift")) == 10
+    crops = tta_views(x, "ten-crop")
+    assert len(crops) == 10 and all(v.shape == (2, 1, 4, 4) for v in crops)
+    np.testing.assert_array_equal(crops[0], x[:, :, :4, :4])               # top-left corner
+    np.testing.assert_array_equal(crops[7], x[:, :, 2:, 2:][..., ::-1])    # bottom-right, mirrored
+    np.testing.assert_array_equal(crops[8], x[:, :, 1:5, 1:5])             # centre
     with pytest.raises(ValueError, match="unknown test-time augmentation"):
         tta_views(x, "rotate")
     assert TTA_CHOICES == TTA_MODES  # the parsers' copy of the names
