@@ -50,6 +50,18 @@ def tiny_args():
 
 
 @pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """``tiny_run(model, epochs, size)``: the folder of a tiny run trained on synthetic faces."""
+    def train_run(model, epochs, size):
+        from fer import train
+
+        folder = tmp_path_factory.mktemp("run")
+        assert train.main(tiny_train_args(folder, model, epochs, size)) == 0
+        return folder
+    return train_run
+
+
+@pytest.fixture(scope="session")
 def tiny_configs():
     return TINY_CONFIGS
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer import LABELS, evaluate, predict, train
+from fer import LABELS, evaluate, predict
 from fer.cli_common import TTA_CHOICES, data_settings, run_cli
 from fer.inference import TTA_MODES, predict_proba, shift, tta_views
 from fer.runs import load_data, load_model, read_config
@@ -16,11 +16,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_args):
+def run(tiny_run):
     """A DNN trained for 2 epochs on 200 synthetic faces."""
-    folder = tmp_path_factory.mktemp("run")
-    assert train.main(tiny_args(folder, "dnn", 2, 200)) == 0
-    return folder
+    return tiny_run("dnn", 2, 200)
 
 
 @pytest.fixture(scope="module")

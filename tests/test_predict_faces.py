@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from face_photos import group_photo, load
-from fer import LABELS, inference, predict, train
+from fer import LABELS, inference, predict
 from fer.annotate import Style, overlap, place_panels
 from fer.errors import DataError, UsageError
 from fer.faces import detect_faces
@@ -22,11 +22,9 @@ COLUMNS = ["file", "face", "x", "y", "width", "height", "label", *LABELS]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_args):
+def run(tiny_run):
     """A tiny CNN trained for one epoch on synthetic faces."""
-    folder = tmp_path_factory.mktemp("run")
-    assert train.main(tiny_args(folder, "cnn", 1, 120)) == 0
-    return folder
+    return tiny_run("cnn", 1, 120)
 
 
 @pytest.fixture(scope="module")
