@@ -163,9 +163,9 @@ def output_transform(M, bias, N, OH, OW, TH, TW):
     return y
 
 
-# dM[t] = A g A^T is linear in the tile's four gradients (g00, g01, g10, g11): entry 4i + j of
-# dM[t] is sum over (a, b) of A[i, a] A[j, b] g[a, b], so the whole map is this (16, 4) matrix.
-_A_KRON_A = np.kron(AT.T, AT.T)
+# dM[t] = A g A^T is linear in the tile's four gradients (g00, g01, g10, g11), and as the adjoint
+# of the output transform its (16, 4) matrix is that transform's matrix transposed.
+_A_KRON_A = np.ascontiguousarray(_AT_KRON_AT.T)
 
 
 @njit(parallel=True, cache=True)
