@@ -7,7 +7,7 @@ with a single face 112 pixels wide and one with six faces 48-112 pixels wide.
 Detectors: fer.faces' photo settings (``FaceDetector()``, what fer.predict uses) and
 its real-time settings (``FaceDetector.realtime()``, for webcams and live video).
 Models, untrained (speed does not depend on the weights): the seed CNN and the
-``fast`` preset's network.  Each cell is the median of ``--repeats`` runs of
+``xception`` preset's network.  Each cell is the median of ``--repeats`` runs of
 ``predict_faces`` on one frame (detection, framing, one batch through the model),
 as frames per second, with the share of that time spent finding the faces.
 OpenCV, numba and BLAS all get ``--threads`` threads.  A measurement: asserts nothing.
@@ -42,7 +42,7 @@ def main(argv=None):
     frames = {"1 face": group_photo((112,)), "6 faces": group_photo()}
     detectors = {"photo": FaceDetector(), "real-time": FaceDetector.realtime()}
     models = {name: build_model(PRESETS[name]["model"], **PRESETS[name]["model_config"])
-              for name in ("seed-cnn", "fast")}
+              for name in ("seed-cnn", "xception")}
 
     print(f"640x480 frames, {args.threads} threads, median of {args.repeats}; frames per second "
           "(share of the time spent detecting)\n")

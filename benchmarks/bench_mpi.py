@@ -4,7 +4,7 @@ cost per step, and the scaling model of docs/MPI.md filled in from them.
     python benchmarks/bench_mpi.py                    # the measurement (a quiet machine, ~5 min)
     python benchmarks/bench_mpi.py --quick            # a smoke run: tiny sizes, figures meaningless
 
-For each network (the seed CNN and the ``fast`` preset's mini-Xception) it trains, with the
+For each network (the seed CNN and the ``xception`` preset's mini-Xception) it trains, with the
 real training loop (:meth:`fer.trainer.Trainer.train_epoch`: loading, augmentation, forward,
 backward, all-reduce, optimiser step) on random images, first in one process with 2 threads
 (1 rank x 2 threads), then under ``mpiexec -n 2`` with 1 thread each (2 ranks x 1 thread),
@@ -35,9 +35,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESET = {"cnn": "seed-cnn", "fast": "fast"}
+PRESET = {"cnn": "seed-cnn", "xception": "xception"}
 # What each preset reached on FER2013 in one process (README): epochs, accuracy.
-MEASURED_RESULT = {"cnn": (9, "60.6%"), "fast": (34, "63.2%")}
+MEASURED_RESULT = {"cnn": (9, "60.6%"), "xception": (34, "63.2%")}
 FER_TRAIN_IMAGES = 28709
 BANDWIDTHS_GBIT = (1, 10, 100)
 MACHINES = (1, 2, 4, 8, 16, 32, 64)
@@ -61,7 +61,7 @@ def worker(model_name, batch, steps, threads, quick, sync_bn):
     explicit = {"batch_size": batch, "epochs": 2, "max_minutes": 0, "sync_bn": sync_bn}
     if quick:  # narrow networks: only that the machinery runs
         explicit["model_config"] = {"cnn": {"widths": [8, 16, 16, 16], "dense": [32, 32, 32]},
-                                    "fast": {"stem": [4, 4], "widths": [8, 16, 16, 16]}}[model_name]
+                                    "xception": {"stem": [4, 4], "widths": [8, 16, 16, 16]}}[model_name]
     settings = presets.resolve(PRESET[model_name], None, False, explicit)
     rng = np.random.default_rng(0)
     n = batch * steps
@@ -175,7 +175,7 @@ def print_model(row, batch, latency_s):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", choices=sorted(PRESET), default=["cnn", "fast"])
+    parser.add_argument("--models", nargs="+", choices=sorted(PRESET), default=["cnn", "xception"])
     parser.add_argument("--batch", type=int, default=64, help="global batch (default 64, the presets')")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per layout (default 20)")
     parser.add_argument("--latency-us", type=float, default=50.0,

@@ -1,6 +1,6 @@
 """Where a training step's time goes: cProfile over a few steps, grouped by function.
 
-    python benchmarks/profile_step.py [--model cnn|fast] [--batch 64] [--steps 10] [--top 18]
+    python benchmarks/profile_step.py [--model cnn|dnn|fast|xception] [--batch 64] [--steps 10] [--top 18]
 
 A matrix product written ``a @ b`` is not a Python call, so its time shows in the
 function that wrote it (the convolution's ``forward``/``backward``); the numba
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=("cnn", "dnn", "fast"), default="cnn")
+    parser.add_argument("--model", choices=("cnn", "dnn", "fast", "xception"), default="cnn")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--top", type=int, default=18)

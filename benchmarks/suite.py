@@ -19,8 +19,9 @@ Cases:
   (``conv2``-``conv4`` by Winograd, ``conv2_im2col`` etc. by im2col).
 * ``fastop-<name>-<engine>``: the ops of the efficient networks (depthwise and 1x1
   convolutions, overlapping max-pool, fused batch norm + ReLU, average pooling) at the
-  ``fast`` preset's shapes, each beside the least time its memory traffic allows.
-* ``train-fast-64-<engine>``: a training step of the ``fast`` preset's network on 44x44 crops.
+  ``xception`` preset's shapes, each beside the least time its memory traffic allows.
+* ``train-fast-64-<engine>``: a training step of the ``fast`` preset's network (the seed CNN's
+  layers) on 40x40 crops; ``train-xception-64-<engine>``: the ``xception`` preset's on 44x44 crops.
 * the seed CNN's batch-128 step again, in a process that imports NumPy before
   minigrad and in one that imports minigrad first: the two must match.
 * ``stream``: a parallel memory copy, the bandwidth that memory-bound kernels can reach.
@@ -64,14 +65,22 @@ def timed(step, warmup, repeats):
     return statistics.median(times)
 
 
+PRESET_NETWORKS = ("fast", "xception")
+"""The presets whose networks are measured beside the seed CNN and DNN (on their presets' crops)."""
+
+
 def minigrad_model(name):
-    """The seed CNN ("cnn"), the seed DNN ("dnn") or the fast preset's network ("fast")."""
+    """The seed CNN ("cnn"), the seed DNN ("dnn") or a preset's network ("fast", "xception")."""
     sys.path.insert(0, str(ROOT))
     import minigrad
-    from fer.models import seed_cnn, seed_dnn, xception
+    from fer.models import build_model, seed_cnn, seed_dnn
+    from fer.presets import PRESETS
 
     minigrad.manual_seed(0)
-    return {"cnn": seed_cnn, "dnn": seed_dnn, "fast": lambda: xception(**fast_config())}[name]()
+    if name in PRESET_NETWORKS:
+        preset = PRESETS[name]
+        return build_model(preset["model"], **preset["model_config"])
+    return {"cnn": seed_cnn, "dnn": seed_dnn}[name]()
 
 
 def torch_twin(model_name, model):
@@ -81,19 +90,13 @@ def torch_twin(model_name, model):
     sys.path.insert(0, str(ROOT / "tests"))
     from torch_twins import torch_sequential, torch_xception
 
-    if model_name != "fast":
+    if model_name != "xception":
         return torch_sequential(model)
-    twin = torch_xception(**fast_config())
-    twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()}, strict=False)
-    return twin
-
-
-def fast_config():
-    """The model config of the ``fast`` preset (a widened mini-Xception)."""
-    sys.path.insert(0, str(ROOT))
     from fer.presets import PRESETS
 
-    return PRESETS["fast"]["model_config"]
+    twin = torch_xception(**PRESETS["xception"]["model_config"])
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()}, strict=False)
+    return twin
 
 
 def batch(n, seed=0, size=48):
@@ -104,10 +107,12 @@ def batch(n, seed=0, size=48):
 
 
 def step_function(model_name, n, engine, train):
-    """A closure running one step (train: forward+backward+Adam; else eval forward).  The fast
-    network trains on 44x44 crops, as its preset does."""
+    """A closure running one step (train: forward+backward+Adam; else eval forward).  A preset's
+    network trains on crops, as its preset does."""
+    from fer.presets import PRESETS
+
     model = minigrad_model(model_name)
-    x, y = batch(n, size=44 if model_name == "fast" and train else 48)
+    x, y = batch(n, size=PRESETS[model_name]["crop"] if train and model_name in PRESET_NETWORKS else 48)
     # The two libraries share the names used here (no_grad, optim.Adam, F.cross_entropy).
     if engine == "minigrad":
         import minigrad as lib
@@ -198,7 +203,7 @@ def op_function(name, engine, n=128):
     return step
 
 
-# The fast preset's new ops at its shapes (batch 64, block 2 of the network: 64 channels at 22x22;
+# The xception preset's new ops at its shapes (batch 64, block 2 of the network: 64 channels at 22x22;
 # the stem's 8 -> 8 convolution at 44x44).  Each is memory-bound: ``traffic`` is the least data
 # its forward + backward must move, in units of its input's size, which over the machine's
 # stream bandwidth gives the time it could take at best.
@@ -425,8 +430,9 @@ def main(argv=None):
     for op in FAST_OPS:
         for engine in engines:
             measure("fast op", f"{op} fwd+bwd b64", f"fastop-{op}-{engine}", engine)
-    for engine in engines:
-        measure("train", "fast batch 64", f"train-fast-64-{engine}", engine)
+    for name in PRESET_NETWORKS:
+        for engine in engines:
+            measure("train", f"{name} batch 64", f"train-{name}-64-{engine}", engine)
     batches = [128] if args.quick else [64, 128, 256]
     for n in batches:
         for engine in engines:

@@ -146,7 +146,10 @@ def main(argv=None):
     from pathlib import Path
 
     from .data.images import read_image
+    import numpy as np
+
     from .explain.filters import feature_maps
+    from .models import input_side
     from .runs import write_json
 
     model, _, _, dataset = load_run_and_data(args)
@@ -157,6 +160,10 @@ def main(argv=None):
     if not layers:
         raise UsageError("the model has no Conv2d layer; name a layer with --layer")
     real_images = dataset.images[:args.real]
+    side = input_side(model)
+    if side:  # a network that crops its input sees the centre only: ascend on, and show, that square
+        top = (real_images.shape[-1] - side) // 2
+        real_images = np.ascontiguousarray(real_images[..., top:top + side, top:top + side])
     own_image = read_image(args.input) if args.input else dataset.images[0, 0]
     out = Path(args.out or Path(args.run) / "filters")
     out.mkdir(parents=True, exist_ok=True)

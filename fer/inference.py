@@ -12,9 +12,12 @@ import numpy as np
 
 import minigrad
 import minigrad.functional as F
+from minigrad import nn
 
 from . import LABELS
 from .data import to_float
+from .errors import UsageError
+from .models import input_side
 
 TTA_MODES = ("none", "flip", "flip-shift", "ten-crop")
 """Test-time augmentation: the views averaged by :func:`predict_proba`.
@@ -22,16 +25,17 @@ TTA_MODES = ("none", "flip", "flip-shift", "ten-crop")
 ``flip``       the image and its mirror (faces are near-symmetric; expressions are)
 ``flip-shift`` those two, each also shifted by 2 pixels up, down, left and right
                (10 views; costs 10x the time of ``none``)
-``ten-crop``   the four corner squares and the centre square, 2 pixels smaller than the
-               image (46x46 of 48x48), and their mirrors: the classic ten-crop test.  Only
-               for networks that take any input size (``xception``); what they saw in
-               training were crops, and crops are closer to it than shifted whole faces
-               (measured on the ``fast`` run: 65.3% on PublicTest, against 65.0% with
-               ``flip-shift`` and 64.1% with ``flip``)
+``ten-crop``   the four corner squares and the centre square and their mirrors: the classic
+               ten-crop test, for networks trained on crops.  A network with a fixed input
+               side (a leading ``CentreCrop``, the ``fast`` preset) gets crops of that side;
+               one that takes any size (``xception``) gets squares 2 pixels smaller than the
+               image (46x46 of 48x48; measured on the ``xception`` run: 65.3% on PublicTest,
+               against 65.0% with ``flip-shift`` and 64.1% with ``flip``)
 """
 
 TEN_CROP_MARGIN = 2
-"""Pixels the ten-crop squares are smaller than the image (46 of 48: measured best of 40, 44, 46)."""
+"""Pixels the ten-crop squares of an any-size network are smaller than the image (46 of 48:
+measured best of 40, 44, 46 on the ``xception`` run)."""
 
 
 def batch_indices(n, batch_size, order=None):
@@ -51,12 +55,13 @@ def shift(x, dy, dx):
     return padded[:, :, pad - dy:pad - dy + h, pad - dx:pad - dx + w]
 
 
-def tta_views(x, mode="none"):
-    """The list of views of the batch x (N, C, H, W) that ``mode`` averages over."""
+def tta_views(x, mode="none", side=None):
+    """The list of views of the batch x (N, C, H, W) that ``mode`` averages over; ``side``:
+    the ten crops' side (default: the image's less :data:`TEN_CROP_MARGIN`)."""
     if mode not in TTA_MODES:
         raise ValueError(f"unknown test-time augmentation {mode!r}; choose one of {', '.join(TTA_MODES)}")
     if mode == "ten-crop":
-        return ten_crops(x)
+        return ten_crops(x, side)
     views = [x]
     if mode in ("flip", "flip-shift"):
         views.append(np.ascontiguousarray(x[..., ::-1]))
@@ -65,11 +70,13 @@ def tta_views(x, mode="none"):
     return views
 
 
-def ten_crops(x, margin=TEN_CROP_MARGIN):
-    """The four corner squares and the centre square of side min(H, W) - ``margin`` of the
-    batch x (N, C, H, W), each followed by its mirror: 10 views."""
+def ten_crops(x, side=None):
+    """The four corner squares and the centre square of side ``side`` (default min(H, W) -
+    :data:`TEN_CROP_MARGIN`) of the batch x (N, C, H, W), each followed by its mirror: 10 views."""
     h, w = x.shape[2:]
-    side = min(h, w) - margin
+    side = min(h, w) - TEN_CROP_MARGIN if side is None else side
+    if not 0 < side <= min(h, w):
+        raise ValueError(f"ten-crop: crops of side {side} do not fit images of shape {x.shape}")
     views = []
     for top, left in ((0, 0), (0, w - side), (h - side, 0), (h - side, w - side), ((h - side) // 2, (w - side) // 2)):
         crop = np.ascontiguousarray(x[:, :, top:top + side, left:left + side])
@@ -96,11 +103,21 @@ def predict_proba(models, images, batch_size=256, tta="none"):
     models = models if isinstance(models, (list, tuple)) else [models]
     for model in models:
         model.eval()
+    sides = [input_side(model) for model in models]
+    if tta == "ten-crop":
+        for model, side in zip(models, sides):
+            # (fer.models' whole-face networks are Sequentials that flatten; xception pools globally)
+            if side is None and isinstance(model, nn.Sequential) and any(isinstance(m, nn.Flatten) for m in model):
+                raise UsageError("--tta ten-crop: a network that flattens whole 48x48 faces into dense layers "
+                                 "cannot take crops (train it on crops, as the fast and best presets do, "
+                                 "or use --tta flip)")
     outputs = []
     with minigrad.no_grad():
         for index in batch_indices(len(images), batch_size):
-            views = tta_views(to_float(images[index]), tta)
-            probs = [F.softmax(model(minigrad.Tensor(view)), axis=1).data for model in models for view in views]
+            batch = to_float(images[index])
+            views = {side: tta_views(batch, tta, side) for side in set(sides)}
+            probs = [F.softmax(model(minigrad.Tensor(view)), axis=1).data
+                     for model, side in zip(models, sides) for view in views[side]]
             outputs.append(np.mean(probs, axis=0, dtype=np.float32))
     return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
 

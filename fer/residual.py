@@ -17,7 +17,7 @@ train more epochs in the same hour.
   directly even in a deep stack.
 * :class:`Xception` -- a stem of plain 3x3 convolutions, a stack of XceptionBlocks each
   halving the image, then global average pooling and a linear classifier.  The defaults
-  are mini-Xception's widths (51K parameters); the ``fast`` preset widens it.  With global average pooling
+  are mini-Xception's widths (51K parameters); the ``xception`` preset widens it.  With global average pooling
   the network takes any input size, so it trains on random crops (44x44) and predicts on
   whole 48x48 faces.
 """

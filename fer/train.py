@@ -56,8 +56,9 @@ SETTING_OPTIONS = {
     "cutout": dict(type=int, metavar="PIXELS",
                    help="also set a random PIXELS x PIXELS square of each training image to its mean"),
     "crop": dict(type=int, metavar="PIXELS",
-                 help="train on random PIXELS x PIXELS crops of each face (e.g. 44; 0: whole faces); only for "
-                      "networks that take any input size (xception); prediction uses whole faces"),
+                 help="train on random PIXELS x PIXELS crops of each face (e.g. 40; 0: whole faces); for networks "
+                      "that take any input size (xception) or crop their input (cnn and vgg with "
+                      "model_config input_size, as the fast preset); prediction takes whole faces"),
     "mixup": dict(type=float, metavar="ALPHA",
                   help="train on blends of image pairs, weights drawn from Beta(ALPHA, ALPHA) (0.2 is usual), "
                        "with their labels blended alike"),

@@ -139,6 +139,11 @@ def test_tta_views():
     np.testing.assert_array_equal(crops[0], x[:, :, :4, :4])               # top-left corner
     np.testing.assert_array_equal(crops[7], x[:, :, 2:, 2:][..., ::-1])    # bottom-right, mirrored
     np.testing.assert_array_equal(crops[8], x[:, :, 1:5, 1:5])             # centre
+    small = tta_views(x, "ten-crop", side=3)                                # a fixed-input network's side
+    np.testing.assert_array_equal(small[2], x[:, :, :3, 3:])                # top-right corner
+    np.testing.assert_array_equal(small[8], x[:, :, 1:4, 1:4])
+    with pytest.raises(ValueError, match="crops of side 7 do not fit"):
+        tta_views(x, "ten-crop", side=7)
     with pytest.raises(ValueError, match="unknown test-time augmentation"):
         tta_views(x, "rotate")
     assert TTA_CHOICES == TTA_MODES  # the parsers' copy of the names
@@ -152,6 +157,25 @@ def test_flip_tta_averages_the_image_and_its_mirror(run, test_split):
     mirrored = predict_proba(model, np.ascontiguousarray(images[..., ::-1]), batch_size=7)
     np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(predict_proba([model, model], images), plain, rtol=1e-5, atol=1e-6)
+
+
+def test_ten_crop_hands_a_fixed_input_network_crops_of_its_own_side():
+    from fer.errors import UsageError
+    from fer.models import seed_cnn, xception
+    model = seed_cnn(widths=(4, 4, 4, 4), dense=(8,), conv_dropout=(0, 0, 0, 0), input_size=40)
+    images = np.random.default_rng(1).integers(0, 256, (3, 1, 48, 48), dtype=np.uint8)
+    crops = [images[:, :, t:t + 40, l:l + 40] for t, l in ((0, 0), (0, 8), (8, 0), (8, 8), (4, 4))]
+    views = [np.ascontiguousarray(v) for c in crops for v in (c, c[..., ::-1])]
+    expected = np.mean([predict_proba(model, v) for v in views], axis=0)
+    np.testing.assert_allclose(predict_proba(model, images, tta="ten-crop"), expected, rtol=1e-5, atol=1e-6)
+    # In an ensemble, a network that takes any size gets its own 46x46 crops.
+    xcept = xception(stem=(4,), widths=(4, 8))
+    np.testing.assert_allclose(predict_proba([model, xcept], images, tta="ten-crop"),
+                               (expected + predict_proba(xcept, images, tta="ten-crop")) / 2, rtol=1e-5, atol=1e-6)
+    # A whole-face network with dense layers cannot take crops: a clear error, not a shape clash.
+    with pytest.raises(UsageError, match="ten-crop: a network that flattens whole 48x48 faces"):
+        predict_proba([model, seed_cnn(widths=(4, 4, 4, 4), dense=(8,), conv_dropout=(0, 0, 0, 0))], images,
+                      tta="ten-crop")
 
 
 def test_commands_on_a_run_use_its_own_validation_split_unless_told():

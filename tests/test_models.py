@@ -8,7 +8,8 @@ import pytest
 import minigrad
 from minigrad import nn
 from minigrad.gradcheck import gradcheck
-from fer.models import Standardize, architecture, build_model, from_architecture, seed_cnn, seed_dnn, vgg, xception
+from fer.models import (CentreCrop, Standardize, architecture, build_model, from_architecture, input_side, seed_cnn,
+                        seed_dnn, vgg, xception)
 from torch_twins import torch_xception
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -48,6 +49,32 @@ def test_seed_cnn_parameter_count_is_the_documented_one():
     assert totals(seed_cnn()) == ["Total params: 4,083,207", "Trainable params: 4,079,495",
                                   "Non-trainable params: 3,712"]
     assert totals(seed_cnn(batch_norm=False))[0] == "Total params: 4,075,783"
+
+
+def test_centre_crop_takes_the_middle_square_and_passes_its_own_size_through():
+    images = np.random.default_rng(0).random((2, 1, 7, 8))
+    crop = CentreCrop(4)
+    np.testing.assert_array_equal(crop(minigrad.Tensor(images)).data, images[:, :, 1:5, 2:6])
+    same = minigrad.Tensor(images[:, :, :4, :4])
+    assert crop(same) is same
+    assert gradcheck(crop, minigrad.Tensor(images, requires_grad=True))
+    with pytest.raises(ValueError, match=r"CentreCrop\(4\): images of shape \(2, 1, 3, 8\)"):
+        crop(minigrad.Tensor(images[:, :, :3]))
+
+
+def test_seed_cnn_with_a_smaller_input_crops_whole_faces_and_trains_on_crops():
+    model = seed_cnn(input_size=40)
+    assert input_side(model) == 40 and input_side(seed_cnn()) is None and input_side(xception()) is None
+    # 40 -> 20 -> 10 -> 5 -> 2: 512 * 2 * 2 features; the conv layers are the seed CNN's.
+    assert [m.weight.shape for m in model if isinstance(m, nn.Linear)][0] == (512, 2048)
+    assert totals(model)[0] == "Total params: 2,772,487"
+    faces = np.random.default_rng(0).random((2, 1, 48, 48)).astype(np.float32)
+    model.eval()
+    whole = model(minigrad.Tensor(faces)).data
+    np.testing.assert_array_equal(whole, model(minigrad.Tensor(faces[:, :, 4:44, 4:44])).data)
+    assert from_architecture(architecture("cnn", input_size=40))[0].size == 40
+    with pytest.raises(ValueError, match="input_size must be 8..48, got 50"):
+        seed_cnn(input_size=50)
 
 
 def test_seed_cnn_follows_the_report_blocks():

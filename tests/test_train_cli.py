@@ -301,8 +301,8 @@ def test_explicit_flags_override_the_preset_which_overrides_defaults():
     assert settings["lr"] == 0.5 and settings["label_smoothing"] == 0.1 and settings["model"] == "cnn"
     assert presets.resolve(None, "dnn")["preset"] == "seed-dnn"
     quick = presets.resolve("best", None, True, {"epochs": 7})
-    assert quick["data"] == "synthetic" and quick["epochs"] == 7 and quick["model"] == "xception"
-    assert presets.resolve(None, "xception")["preset"] == "fast"
+    assert quick["data"] == "synthetic" and quick["epochs"] == 7 and quick["model"] == "vgg"
+    assert presets.resolve(None, "xception")["preset"] == "xception"
     assert presets.resolve(None, "vgg")["preset"] == "narrow-vgg"
 
 
@@ -359,8 +359,10 @@ def test_every_preset_trains_a_tiny_run(tmp_path, name, tiny_configs):
     assert metrics["status"] == "finished"
     if name == "best":
         assert metrics["averaged"]["epochs"] == [1, 2]
-    # The efficient networks train on crops, and are validated on whole faces.
-    assert config["settings"]["crop"] == (44 if name in ("fast", "best") else 0)
+    # fast and best train on 40x40 crops (their networks crop whole faces to that), xception on 44x44.
+    assert config["settings"]["crop"] == {"fast": 40, "best": 40, "xception": 44}.get(name, 0)
+    if name in ("fast", "best"):
+        assert config["architecture"]["input_size"] == 40
 
 
 def test_crop_trains_on_smaller_faces_and_validates_on_whole_ones(tmp_path, monkeypatch, tiny_args):

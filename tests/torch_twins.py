@@ -3,6 +3,18 @@ moves between the two.  Used by the comparison tests (skipped without torch) and
 benchmarks/suite.py; torch is imported only when a twin is built."""
 
 
+def TorchCentreCrop(size):
+    """fer.models.CentreCrop in PyTorch (torchvision's is a transform, not a layer)."""
+    import torch
+
+    class CentreCrop(torch.nn.Module):
+        def forward(self, x):
+            top, left = (x.shape[-2] - size) // 2, (x.shape[-1] - size) // 2
+            return x[..., top:top + size, left:left + size]
+
+    return CentreCrop()
+
+
 def torch_sequential(model):
     """The twin of an ``nn.Sequential`` of plain layers (the seed CNN and DNN), with the
     model's weights copied in."""
@@ -26,6 +38,8 @@ def torch_sequential(model):
             layers.append(torch.nn.LeakyReLU(layer.negative_slope))
         elif kind in ("ReLU", "Flatten"):
             layers.append(getattr(torch.nn, kind)())
+        elif kind == "CentreCrop":
+            layers.append(TorchCentreCrop(layer.size))
         else:
             raise TypeError(f"no PyTorch twin for {kind}")
     twin = torch.nn.Sequential(*layers)
