@@ -106,7 +106,7 @@ def add_model_args(parser: argparse.ArgumentParser, batch_size: bool = True) -> 
     parser.add_argument("--tta", nargs="?", const="flip", default="none", choices=TTA_CHOICES,
                         help="test-time augmentation: flip (the image and its mirror; what a bare --tta "
                              "means), flip-shift (also shifted by 2 pixels: 10 views) or ten-crop (corner and "
-                             "centre 46x46 crops and their mirrors; for networks that take any size, e.g. fast)")
+                             "centre crops and their mirrors, for networks trained on crops: fast, best, xception)")
     if batch_size:
         parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     add_threads_arg(parser)
