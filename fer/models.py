@@ -82,11 +82,11 @@ def input_side(model):
     return first.size if isinstance(first, CentreCrop) else None
 
 
-def _input_layers(input_size, name):
-    """([CentreCrop] or [], side of what the first conv sees)."""
+def _input_crop(input_size, name):
+    """The layers in front of a network that sees ``input_size`` pixels: [CentreCrop] or []."""
     if not 8 <= input_size <= INPUT_SHAPE[1]:
         raise ValueError(f"{name}: input_size must be 8..{INPUT_SHAPE[1]}, got {input_size}")
-    return ([CentreCrop(input_size)] if input_size < INPUT_SHAPE[1] else []), input_size
+    return [CentreCrop(input_size)] if input_size < INPUT_SHAPE[1] else []
 
 
 def seed_cnn(widths=(64, 128, 256, 512), dense=(512, 256, 128), conv_dropout=(0.2, 0.3, 0.4, 0.5),
@@ -105,8 +105,7 @@ def seed_cnn(widths=(64, 128, 256, 512), dense=(512, 256, 128), conv_dropout=(0.
     if len(conv_dropout) != len(widths):
         raise ValueError(f"seed_cnn: need one conv_dropout per conv block, got {len(conv_dropout)} "
                          f"rates for {len(widths)} blocks")
-    layers, size = _input_layers(input_size, "seed_cnn")
-    channels = INPUT_SHAPE[0]
+    layers, channels, size = _input_crop(input_size, "seed_cnn"), INPUT_SHAPE[0], input_size
     for i, (width, p) in enumerate(zip(widths, conv_dropout)):
         kernel = 5 if i == 0 else 3
         layers.append(nn.Conv2d(channels, width, kernel, padding=kernel // 2))
@@ -179,8 +178,7 @@ def vgg(widths=(64, 128, 256, 512), convs_per_block=2, dense=(512,), conv_dropou
     if len(conv_dropout) != len(widths):
         raise ValueError(f"vgg: need one conv_dropout per block, got {len(conv_dropout)} rates "
                          f"for {len(widths)} blocks")
-    layers, size = _input_layers(input_size, "vgg")
-    channels = INPUT_SHAPE[0]
+    layers, channels, size = _input_crop(input_size, "vgg"), INPUT_SHAPE[0], input_size
     for width, p in zip(widths, conv_dropout):
         for _ in range(convs_per_block):
             layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]

@@ -218,8 +218,7 @@ def write_annotated(models, args, source, file, photo, predictions):
 def annotated_path(annotate_dir, source, file, suffix=None):
     """Where --annotate writes ``file``: its path under ``source`` (or its name) in
     ``annotate_dir``; never the input itself."""
-    relative = file.relative_to(source) if source.is_dir() else Path(file.name)
-    target = Path(annotate_dir) / relative
+    target = Path(annotate_dir) / display_name(source, file)
     if suffix:
         target = target.with_suffix(suffix)
     if target.resolve() == file.resolve():
@@ -257,9 +256,9 @@ def predict_photos(models, source, photos, args):
     return rows
 
 
-def predict_videos(models, source, videos, args):
+def predict_videos(models, source, videos, output, args):
     """CSV rows for every face of every sampled frame of each video; draws each
-    video's emotions over time, writes the annotated videos."""
+    video's emotions over time beside ``output`` (the CSV), writes the annotated videos."""
     import numpy as np
 
     from . import LABELS
@@ -267,7 +266,6 @@ def predict_videos(models, source, videos, args):
     from .video import predict_video
 
     rows, plots = [], []
-    output = Path(args.output) if args.output else Path(f"{source.stem}-faces.csv")
     for file in videos:
         name = display_name(source, file)
         target = annotated_path(args.annotate, source, file, ".avi" if file.suffix.lower() == ".avi" else ".mp4") \
@@ -288,7 +286,7 @@ def predict_videos(models, source, videos, args):
         common = max(LABELS, key=labels.count)
         print(f"{name}: {len(frames)} frames sampled ({args.fps:g} a second), faces in {len(with_faces)}, "
               f"mostly {common} ({labels.count(common) / len(labels):.0%} of {len(labels)} faces)")
-    return rows, output, plots
+    return rows, plots
 
 
 def main(argv=None):
@@ -332,11 +330,11 @@ def main(argv=None):
             annotate_crops(models, source, images, names, probs, args)
         return 0
     rows = predict_photos(models, source, photos, args)
-    video_rows, output, plots = predict_videos(models, source, videos, args) if videos else ([], None, [])
+    output = Path(args.output) if args.output else Path(f"{source.stem}-faces.csv")
+    video_rows, plots = predict_videos(models, source, videos, output, args) if videos else ([], [])
     if not rows and not video_rows:
         raise DataError(f"{source}: no face found" + (" in any of its files" if source.is_dir() else ""))
     if videos or args.output:
-        output = Path(args.output) if args.output else output
         photo_rows = [row + ["", ""] for row in rows] if videos else rows   # a photo has no frame or time
         write_faces_csv(output, photo_rows + video_rows, video=bool(videos))
         print(f"wrote {output} ({len(rows) + len(video_rows)} faces)")

@@ -42,34 +42,22 @@ def open_video(path):
     return capture, fps, max(count, 0)
 
 
-def sample_frames(path, fps: float):
-    """Yield (frame index, time in seconds, RGB frame (H, W, 3) uint8) every
-    ``1 / fps`` seconds of the video (every frame if the video has fewer)."""
+def sample_frames(capture, video_fps: float, fps: float, path):
+    """Yield (frame index, time in seconds, RGB frame (H, W, 3) uint8) every ``1 / fps``
+    seconds of the video ``path`` opened as ``capture`` (every frame if it has fewer)."""
     cv2 = import_cv2()
-    capture, video_fps, _ = open_video(path)
-    try:
-        index, next_time, read_any = 0, 0.0, False
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            read_any = True
-            time = index / video_fps
-            if time + 1e-9 >= next_time:
-                yield index, time, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                next_time += 1 / fps
-            index += 1
-        if not read_any:
-            raise DataError(f"{path}: cannot read the video (no frame could be decoded)")
-    finally:
-        capture.release()
-
-
-def video_info(path) -> tuple[float, int]:
-    """(frames per second, frame count or 0 if unknown) of a video file."""
-    capture, video_fps, count = open_video(path)
-    capture.release()
-    return video_fps, count
+    index, next_time = 0, 0.0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        time = index / video_fps
+        if time + 1e-9 >= next_time:
+            yield index, time, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            next_time += 1 / fps
+        index += 1
+    if index == 0:
+        raise DataError(f"{path}: cannot read the video (no frame could be decoded)")
 
 
 class AnnotatedVideo:
@@ -105,14 +93,14 @@ def predict_video(models, path, fps: float = 5.0, detector=None, tta: str = "non
     from .annotate import draw_annotations, face_saliency
     from .inference import predict_faces
 
-    video_fps, count = video_info(path)
+    capture, video_fps, count = open_video(path)
     fps = min(fps, video_fps)
     results = []
     writer = AnnotatedVideo(annotate_to, fps) if annotate_to else None
     expected = math.ceil(count / video_fps * fps - 1e-9) if count else None
     bar = tqdm(total=expected, unit="frame", desc=Path(path).name, disable=not progress)
     try:
-        for index, time, frame in sample_frames(path, fps):
+        for index, time, frame in sample_frames(capture, video_fps, fps, path):
             predictions = predict_faces(models, frame, detector, tta)
             results.append((index, time, predictions))
             if writer:
@@ -120,6 +108,7 @@ def predict_video(models, path, fps: float = 5.0, detector=None, tta: str = "non
                 writer.write(draw_annotations(frame, predictions, maps))
             bar.update()
     finally:
+        capture.release()
         bar.close()
         if writer:
             writer.close()
