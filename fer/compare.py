@@ -52,7 +52,9 @@ def main(argv=None):
     try:
         for run in args.runs:
             label, minutes, accuracy = read_curve(run)
-            while label in curves:          # two runs of one preset: tell them apart
+            if label in curves:             # two runs of one preset: the folder tells them apart
+                label = f"{label}/{Path(run).name}"
+            while label in curves:
                 label += "'"
             curves[label] = (minutes, accuracy)
     except DataError as error:

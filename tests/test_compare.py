@@ -33,7 +33,7 @@ def test_the_command_draws_every_run_and_prints_where_each_stood(tmp_path, capsy
     assert out.read_bytes().startswith(b"\x89PNG")
     lines = capsys.readouterr().out.splitlines()
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:4]}
-    assert rows == {"fast": ["2", "2.0", "60.00%", "60.00%"], "fast'": ["1", "2.0", "50.00%", "50.00%"],
+    assert rows == {"fast": ["2", "2.0", "60.00%", "60.00%"], "fast/b": ["1", "2.0", "50.00%", "50.00%"],
                     "seed-cnn": ["2", "10.0", "61.00%", "61.00%"]}
 
 

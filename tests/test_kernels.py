@@ -201,6 +201,9 @@ def test_batch_norm_eval_uses_running_statistics():
     want = w[per_c] * (x - rm[per_c]) / np.sqrt(rv[per_c] + 1e-5) + b[per_c]
     assert y.dtype == np.float32
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+    with_relu = K.batch_norm_forward_eval(x, rm, rv, w, b, eps=1e-5, relu=True)
+    assert (y < 0).any()
+    np.testing.assert_array_equal(with_relu, np.maximum(y, 0))
 
 
 # ---------------------------------------------------------------- dtypes
@@ -306,3 +309,67 @@ def test_adam_update_of_a_non_contiguous_parameter_is_not_lost():
     before = w.copy()
     adam_update(w, np.ones_like(w), np.zeros_like(w), np.zeros_like(w), 0.1, 0.9, 0.999, 1e-8, 1)
     np.testing.assert_allclose(w, before - 0.1, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- dropout, alone and after a 2x2 max-pool
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("p", [0.1, 0.5, 1.0])
+def test_dropout_matches_reference(p, dtype):
+    from minigrad.kernels import dropout as D
+
+    x, gy = rand((3, 5, 7), dtype), rand((3, 5, 7), dtype, seed=1)
+    y, keep = D.dropout_forward(x, p, 2 ** 63 + 12345)
+    y_ref, keep_ref = R.dropout_forward(x, p, 2 ** 63 + 12345)
+    assert y.dtype == dtype and keep.dtype == np.uint8
+    np.testing.assert_array_equal(keep, keep_ref)
+    np.testing.assert_allclose(y, y_ref, **tol(dtype))
+    np.testing.assert_allclose(D.dropout_backward(gy, keep, p), R.dropout_backward(gy, keep_ref, p), **tol(dtype))
+
+
+def test_dropout_bits_are_uniform_and_differ_between_seeds():
+    from minigrad.kernels import dropout as D
+
+    x = np.ones(200_000, np.float32)
+    _, first = D.dropout_forward(x, 0.3, 1)
+    _, second = D.dropout_forward(x, 0.3, 2)
+    assert abs(first.mean() - 0.7) < 0.005 and abs(second.mean() - 0.7) < 0.005
+    assert abs((first == second).mean() - (0.7 ** 2 + 0.3 ** 2)) < 0.005   # independent masks
+    assert abs((first[1:] == first[:-1]).mean() - (0.7 ** 2 + 0.3 ** 2)) < 0.005  # no correlation with the neighbour
+    bits = R.dropout_random_bits(1, 100_000)
+    counts = np.bincount((bits >> np.uint64(20)).astype(np.int64), minlength=16)  # the top 4 bits
+    assert counts.min() > 0.9 * 100_000 / 16 and counts.max() < 1.1 * 100_000 / 16
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(2, 3, 6, 8), (1, 2, 5, 7), (3, 1, 2, 3)])
+def test_max_pool2x2_dropout_matches_reference(shape, dtype):
+    from minigrad.kernels import dropout as D
+
+    x = rand(shape, dtype)
+    x[0, 0, 0, :2] = x[0, 0, 1, :2] = 5.0      # a tie: the first of the window wins
+    gy = rand((shape[0], shape[1], shape[2] // 2, shape[3] // 2), dtype, seed=1)
+    y, code = D.max_pool2x2_dropout_forward(x, 0.4, 99)
+    y_ref, code_ref = R.max_pool2x2_dropout_forward(x, 0.4, 99)
+    assert code.dtype == np.uint8
+    if code.size > 10:
+        assert (code == D.DROPPED).any() and (code < D.DROPPED).any()
+    np.testing.assert_array_equal(code, code_ref)
+    np.testing.assert_allclose(y, y_ref, **tol(dtype))
+    gx = D.max_pool2x2_dropout_backward(gy, code, shape, 0.4)
+    np.testing.assert_allclose(gx, R.max_pool2x2_dropout_backward(gy, code_ref, shape, 0.4), **tol(dtype))
+    # the same as max-pooling then dropout with the same seed
+    pooled, argmax = K.max_pool2d_forward(x, 2)
+    apart, keep = D.dropout_forward(pooled, 0.4, 99)
+    np.testing.assert_allclose(y, apart, **tol(dtype))
+    np.testing.assert_allclose(gx, K.max_pool2d_backward(D.dropout_backward(gy, keep, 0.4), argmax, shape, 2),
+                               **tol(dtype))
+
+
+def test_max_pool2x2_dropout_refuses_a_wrong_gradient_shape():
+    from minigrad.kernels import dropout as D
+
+    _, code = D.max_pool2x2_dropout_forward(rand((1, 2, 4, 4), np.float32), 0.5, 0)
+    with pytest.raises(ValueError, match=r"for x_shape \(1, 2, 4, 4\) expected gy and code of shape \(1, 2, 2, 2\)"):
+        D.max_pool2x2_dropout_backward(np.zeros((1, 2, 2, 3), np.float32), code, (1, 2, 4, 4), 0.5)
+

@@ -356,6 +356,29 @@ def test_small_cnn_overfits_64_images():
 
 
 @pytest.mark.parametrize("training", [True, False])
+def test_sequential_fuses_max_pool_and_dropout_with_the_same_result(training, monkeypatch):
+    def run(hooked):
+        minigrad.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.MaxPool2d(2), nn.Dropout(0.4), nn.Flatten(),
+                            nn.Linear(3 * 2 * 3, 2))
+        net.train(training)
+        x = Tensor(np.random.default_rng(1).standard_normal((4, 2, 5, 7)).astype(np.float32), requires_grad=True)
+        if hooked:  # a hook on the dropout must see it run on its own: no fusion
+            net[2].register_forward_hook(lambda module, inputs, output: None)
+        dropout_calls = []
+        monkeypatch.setattr(nn.Dropout, "forward", lambda self, t: dropout_calls.append(1)
+                            or F.dropout(t, self.p, self.training))
+        y = net(x)
+        (y * y).sum().backward()
+        return y.data, x.grad, net[0].weight.grad, len(dropout_calls)
+
+    fused, apart = run(hooked=False), run(hooked=True)
+    assert fused[-1] == 0 and apart[-1] == 1
+    for a, b in zip(fused[:-1], apart[:-1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("dims", [2, 1])
 def test_sequential_fuses_batch_norm_and_relu_with_the_same_result(dims, training, monkeypatch):
     def run(hooked):

@@ -15,8 +15,8 @@ from minigrad import Tensor, gradcheck, nn
 from minigrad.kernels import reference
 from minigrad.ops.conv import Conv2d
 from minigrad.ops.direct import DirectConv2d
-from minigrad.ops.dropout import Dropout
-from minigrad.ops.norm import BatchNorm, BatchNormEval, BatchNormReLU
+from minigrad.ops.dropout import Dropout, MaxPool2x2Dropout
+from minigrad.ops.norm import BatchNorm, BatchNormEval, BatchNormReLU, BatchNormReLUEval
 from minigrad.ops.pool import MaxPool2d
 from minigrad.ops.winograd import WinogradConv2d
 
@@ -339,6 +339,8 @@ def test_batch_norm_relu_is_batch_norm_then_relu(training):
         tensors = [Tensor(a.copy(), requires_grad=True) for a in (x, weight, bias)]
         args = (tensors[0], *stats, tensors[1], tensors[2], training)
         y = F.batch_norm_relu(*args) if fused else F.relu(F.batch_norm(*args))
+        if fused:
+            assert y.grad_fn is (BatchNormReLU if training else BatchNormReLUEval)
         (y * Tensor(np.arange(y.size, dtype=np.float32).reshape(y.shape))).sum().backward()
         results.append([y.data] + [t.grad for t in tensors] + stats)
     assert 0 < (results[0][0] == 0).mean() < 1            # some values were clipped, some not
@@ -491,6 +493,32 @@ def test_dropout_manual_seed_makes_masks_reproducible():
     minigrad.manual_seed(7)
     np.testing.assert_array_equal(F.dropout(x, 0.5, True).data, first)
     assert not np.array_equal(first, second)
+
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 6, 8), (1, 2, 5, 7)])
+def test_max_pool2d_dropout_is_max_pool_then_dropout(shape):
+    x = Tensor(rand(*shape, dtype=np.float32), requires_grad=True)
+    gy = rand(shape[0], shape[1], shape[2] // 2, shape[3] // 2, dtype=np.float32, seed=3)
+    fused = F.max_pool2d_dropout(x, 2, None, 0, 0.3, True, np.random.default_rng(4))
+    assert fused.grad_fn is MaxPool2x2Dropout
+    fused.backward(gy)
+    fused_grad, x.grad = x.grad, None
+    apart = F.dropout(F.max_pool2d(x, 2), 0.3, True, np.random.default_rng(4))
+    apart.backward(gy)
+    np.testing.assert_array_equal(fused.data, apart.data)
+    np.testing.assert_array_equal(fused_grad, x.grad)
+
+
+def test_max_pool2d_dropout_falls_back_to_the_two_ops():
+    x = Tensor(rand(2, 3, 7, 7, dtype=np.float32), requires_grad=True)
+    assert F.max_pool2d_dropout(x, 3, 2, 1, 0.3, True).grad_fn is Dropout   # not a 2x2 window
+    assert F.max_pool2d_dropout(x, 2, 2, 0, 0.3, False).grad_fn is MaxPool2d  # evaluation
+    assert F.max_pool2d_dropout(x, 2, 2, 0, 0.0, True).grad_fn is MaxPool2d   # nothing dropped
+    with pytest.raises(ValueError, match="max_pool2d_dropout: p must be"):
+        F.max_pool2d_dropout(x, 2, p=1.5)
+    with pytest.raises(ValueError, match=r"max_pool2d: kernel 2x2 is larger than the input 1x1"):
+        F.max_pool2d_dropout(Tensor(np.zeros((1, 1, 1, 1), np.float32)), 2, p=0.5)
 
 
 # ------------------------------------------------------ float32 in, float32 out

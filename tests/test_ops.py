@@ -83,8 +83,13 @@ CASES = {
                        [(3, 2, 2, 3), (2,), (2,)])],
     "batchnormeval": [(lambda x, w, b: F.batch_norm(x, RUNNING_MEAN, RUNNING_VAR, w, b, training=False),
                        [(3, 2, 2, 3), (2,), (2,)])],
+    "batchnormrelueval": [(lambda x, w, b: F.batch_norm_relu(x, RUNNING_MEAN, RUNNING_VAR, w, b, training=False),
+                           [(3, 2, 2, 3), (2,), (2,)])],
     # a fresh generator of one seed in every call: the same mask in all of gradcheck's passes
     "dropout": [(lambda x: F.dropout(x, 0.4, True, np.random.default_rng(123)), [(3, 5)])],
+    # odd planes: floor mode leaves the last row and column out of every window
+    "maxpool2x2dropout": [(lambda x: F.max_pool2d_dropout(x, 2, 2, 0, 0.4, True, np.random.default_rng(5)),
+                           [(2, 3, 5, 7)])],
 }
 
 

@@ -28,6 +28,7 @@ POOL_CASES = [
     ((1, 2, 6, 5),  2, 1,    1),    # padding = k / 2, heavily overlapping
     ((1, 1, 5, 6),  4, 2,    2),    # the largest padding allowed
     ((2, 3, 8, 8),  2, None, 0),    # no padding: the fast path
+    ((2, 3, 7, 9),  2, 2,    0),    # the fast path on odd sizes: the last row and column in no window
     ((1, 3, 7, 6),  3, 2,    0),
     ((1, 2, 2, 2),  3, 1,    1),    # kernel larger than the input, made to fit by the padding
 ]

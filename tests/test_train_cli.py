@@ -301,7 +301,7 @@ def test_explicit_flags_override_the_preset_which_overrides_defaults():
     assert settings["lr"] == 0.5 and settings["label_smoothing"] == 0.1 and settings["model"] == "cnn"
     assert presets.resolve(None, "dnn")["preset"] == "seed-dnn"
     quick = presets.resolve("best", None, True, {"epochs": 7})
-    assert quick["data"] == "synthetic" and quick["epochs"] == 7 and quick["model"] == "vgg"
+    assert quick["data"] == "synthetic" and quick["epochs"] == 7 and quick["model"] == "cnn"
     assert presets.resolve(None, "xception")["preset"] == "xception"
     assert presets.resolve(None, "vgg")["preset"] == "narrow-vgg"
 

@@ -8,7 +8,10 @@ checks), with its own compiled specialisation.
     winograd.py   the tile transforms of Winograd's F(2x2, 3x3) and their adjoints
     pool.py       max_pool2d_forward (value + argmax) / max_pool2d_backward,
                   avg_pool2d_forward / avg_pool2d_backward
-    norm.py       batch-norm forward (train, with an optional fused ReLU; eval) and backward
+    norm.py       batch-norm forward (train or eval, each with an optional fused ReLU) and backward
+    direct.py     direct (depthwise and grouped) convolutions
+    dropout.py    dropout with its mask drawn in the kernel, alone or fused into a 2x2 max-pool
+    optim.py      Adam's update in one pass
     reference.py  slow, obvious loop versions of each kernel: test oracles and
                   the place to read the math
 

@@ -75,13 +75,14 @@ def _bn_forward_train_kernel(x, weight, bias, eps, relu, y, mean_out, invstd_out
 
 
 @njit(parallel=True, cache=True, fastmath=_SUM_IN_ANY_ORDER)
-def _bn_affine_kernel(x, scale, shift, y):
+def _bn_affine_kernel(x, scale, shift, relu, y):
     N, C, L = x.shape
     for c in prange(C):
         a, b = float(scale[c]), float(shift[c])
         for n in range(N):
             for l in range(L):
-                y[n, c, l] = float(x[n, c, l]) * a + b
+                v = float(x[n, c, l]) * a + b
+                y[n, c, l] = 0.0 if relu and v < 0.0 else v   # a NaN stays NaN, as in np.maximum
 
 
 @njit(parallel=True, cache=True, fastmath=_SUM_IN_ANY_ORDER)
@@ -150,11 +151,11 @@ def batch_norm_forward_train(x3, weight, bias, eps=1e-5, relu=False):
     return y3, mean, invstd
 
 
-def batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps=1e-5):
+def batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps=1e-5, relu=False):
     """Inference-mode batch norm with fixed statistics: x3 (N, C, L) -> y3 (N, C, L).
 
     y = weight * (x - running_mean) / sqrt(running_var + eps) + bias, folded into
-    one multiply-add per value: y = x*scale + shift. x3's dtype.
+    one multiply-add per value: y = x*scale + shift (then max(y, 0) with ``relu``). x3's dtype.
     """
     op = "batch_norm_forward_eval"
     x3 = _check_x3(op, x3)
@@ -164,7 +165,7 @@ def batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps=1e-
     scale = _per_channel(op, "weight", weight, C, np.float64, 1.0) / np.sqrt(var + eps)
     shift = _per_channel(op, "bias", bias, C, np.float64, 0.0) - mean * scale
     y3 = np.empty_like(x3)
-    _bn_affine_kernel(x3, scale, shift, y3)   # scale, shift stay float64
+    _bn_affine_kernel(x3, scale, shift, bool(relu), y3)   # scale, shift stay float64
     return y3
 
 

@@ -268,6 +268,40 @@ def _avg_pool_backward_kernel(gy, H, W, k, s, pad, count_include_pad, gx):
                         g[r, c] += share
 
 
+@njit(parallel=True, cache=True)
+def _avg_pool_2x2_forward_kernel(x, W, y):
+    # The common 2x2 / stride 2 / no padding case, written out as the 2x2 max-pool kernel is:
+    # no window arithmetic per output, and a loop over ow that vectorises.
+    P, OH, OW = y.shape
+    for p in prange(P):
+        xp = x[p]
+        for oh in range(OH):
+            top = 2 * oh * W
+            for ow in range(OW):
+                i = top + 2 * ow
+                y[p, oh, ow] = (xp[i] + xp[i + 1] + xp[i + W] + xp[i + W + 1]) * 0.25
+
+
+@njit(parallel=True, cache=True)
+def _avg_pool_2x2_backward_kernel(gy, H, W, gx):
+    # Windows do not overlap, so each pixel is written once; only the row or column that floor
+    # mode leaves out of every window needs zeroing.
+    P, OH, OW = gy.shape
+    for p in prange(P):
+        g = gx[p]
+        if 2 * OH < H or 2 * OW < W:
+            g[:] = 0
+        for oh in range(OH):
+            top = 2 * oh * W
+            for ow in range(OW):
+                i = top + 2 * ow
+                share = gy[p, oh, ow] * 0.25
+                g[i] = share
+                g[i + 1] = share
+                g[i + W] = share
+                g[i + W + 1] = share
+
+
 def avg_pool2d_forward(x, k, stride=None, padding=0, count_include_pad=True):
     """Average pooling: x (N, C, H, W) -> y (N, C, OH, OW), x's dtype.
 
@@ -280,7 +314,10 @@ def avg_pool2d_forward(x, k, stride=None, padding=0, count_include_pad=True):
     OH, OW = _check_pool("avg_pool2d_forward", x.shape, k, stride, padding)
     N, C, H, W = x.shape
     y = np.empty((N * C, OH, OW), x.dtype)
-    _avg_pool_forward_kernel(x.reshape(N * C, H, W), H, W, k, stride, padding, bool(count_include_pad), y)
+    if k == 2 and stride == 2 and padding == 0:
+        _avg_pool_2x2_forward_kernel(x.reshape(N * C, H * W), W, y)
+    else:
+        _avg_pool_forward_kernel(x.reshape(N * C, H, W), H, W, k, stride, padding, bool(count_include_pad), y)
     return y.reshape(N, C, OH, OW)
 
 
@@ -299,6 +336,9 @@ def avg_pool2d_backward(gy, x_shape, k, stride=None, padding=0, count_include_pa
     N, C, H, W = x_shape
     P = N * C
     gx = np.empty((P, H, W), gy.dtype)
-    _avg_pool_backward_kernel(gy.reshape(P, *out_shape[2:]), H, W, k, stride, padding,
-                              bool(count_include_pad), gx)
+    if k == 2 and stride == 2 and padding == 0:
+        _avg_pool_2x2_backward_kernel(gy.reshape(P, *out_shape[2:]), H, W, gx.reshape(P, H * W))
+    else:
+        _avg_pool_backward_kernel(gy.reshape(P, *out_shape[2:]), H, W, k, stride, padding,
+                                  bool(count_include_pad), gx)
     return gx.reshape(x_shape)

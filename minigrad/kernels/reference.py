@@ -1,7 +1,7 @@
 """Slow, obvious versions of every kernel: written to be read, used as test oracles.
 
-Each function here computes exactly what its fast twin in conv.py, pool.py or
-norm.py computes, with the same signature and output layout, but as plain
+Each function here computes exactly what its fast twin in another file of this
+package computes, with the same signature and output layout, but as plain
 loops and simple NumPy, straight from the formula in its docstring. When a
 fast kernel and its twin disagree, trust this file.
 
@@ -331,3 +331,53 @@ def adam_update(w, g, m, v, lr, beta1, beta2, eps, t, weight_decay=0.0, decouple
     v *= beta2
     v += (1 - beta2) * g * g
     w -= lr / (1 - beta1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - beta2 ** t) + eps)
+
+
+def dropout_random_bits(seed, n):
+    """r(seed, i) for i < n (see dropout.py): splitmix64's output function of seed + (i + 1) * golden,
+    top 24 bits, in NumPy's wrapping uint64 arithmetic."""
+    z = np.uint64(seed) + np.arange(1, n + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return (z ^ (z >> np.uint64(31))) >> np.uint64(40)
+
+
+def _dropout_threshold_and_scale(p, dtype):
+    return min(round(p * 2 ** 24), 2 ** 24), np.dtype(dtype).type(0.0 if p >= 1 else 1.0 / (1.0 - p))
+
+
+def dropout_forward(x, p, seed):
+    """keep = r(seed, i) >= round(p * 2**24) over x's flat elements; y = x * keep * 1/(1 - p)."""
+    threshold, scale = _dropout_threshold_and_scale(p, x.dtype)
+    keep = (dropout_random_bits(seed, x.size) >= threshold).reshape(x.shape)
+    return x * keep * scale, keep.astype(np.uint8)
+
+
+def dropout_backward(gy, keep, p):
+    """gx = gy * keep * 1/(1 - p)."""
+    return gy * keep * _dropout_threshold_and_scale(p, gy.dtype)[1]
+
+
+def max_pool2x2_dropout_forward(x, p, seed):
+    """2x2 max-pooling then dropout_forward of the pooled array; code = the winner's place in its
+    window (0-3, row-major) where kept, 4 where dropped."""
+    pooled, argmax = max_pool2d_forward(x, 2)
+    y, keep = dropout_forward(pooled, p, seed)
+    W, OW = x.shape[3], pooled.shape[3]
+    ow = np.arange(OW)
+    oh = np.arange(pooled.shape[2])[:, None]
+    place = 2 * (argmax // W - 2 * oh) + (argmax % W - 2 * ow)
+    return y, np.where(keep == 1, place, 4).astype(np.uint8)
+
+
+def max_pool2x2_dropout_backward(gy, code, x_shape, p):
+    """Each kept window's winner gets gy / (1 - p); every other pixel 0."""
+    N, C, H, W = x_shape
+    scale = _dropout_threshold_and_scale(p, gy.dtype)[1]
+    gx = np.zeros(x_shape, gy.dtype)
+    for oh in range(gy.shape[2]):
+        for ow in range(gy.shape[3]):
+            for place in range(4):
+                chosen = code[:, :, oh, ow] == place
+                gx[:, :, 2 * oh + place // 2, 2 * ow + place % 2] += np.where(chosen, gy[:, :, oh, ow] * scale, 0)
+    return gx

@@ -131,6 +131,11 @@ class MaxPool2d(Module):
         _check_ndim("MaxPool2d", x, (4,), "(N, C, H, W)")
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
+    def forward_dropout(self, x, dropout):
+        """dropout(self(x)) in one fused op; ``Sequential`` calls it for a max-pool and the Dropout after it."""
+        _check_ndim("MaxPool2d", x, (4,), "(N, C, H, W)")
+        return F.max_pool2d_dropout(x, self.kernel_size, self.stride, self.padding, dropout.p, dropout.training)
+
     def extra_repr(self) -> str:
         text = f"kernel_size={self.kernel_size}, stride={self.stride}"
         return text + (f", padding={self.padding}" if self.padding != 0 else "")
@@ -254,6 +259,8 @@ class Dropout(Module):
 
     The scaling keeps the expected activation unchanged, so evaluation is simply the identity.
     """
+
+    is_plain_dropout = True  # Sequential may fuse it into the max-pool before it
 
     def __init__(self, p: float = 0.5):
         super().__init__()

@@ -378,13 +378,21 @@ class ModuleList(Module):
         return modules[index]
 
 
-def _fusable(module, following):
-    """Whether ``module`` then ``following`` may run as one fused op: a layer that offers
-    ``forward_relu`` (batch norm) followed by a plain ReLU, and no hooks on either that
-    expect to see the two apart (summaries, layer captures, guided backprop)."""
-    return (hasattr(module, "forward_relu") and getattr(following, "is_plain_relu", False)
-            and not (module._forward_hooks or module._forward_pre_hooks
-                     or following._forward_hooks or following._forward_pre_hooks))
+def _fused(module, following):
+    """The one-op forward of ``module`` then ``following``, or None where they run apart.
+
+    Two pairs fuse: a layer that offers ``forward_relu`` (batch norm) then a plain ReLU, and
+    one that offers ``forward_dropout`` (max-pool) then a plain dropout; never when either
+    has hooks that expect to see the two apart (summaries, layer captures, guided backprop).
+    """
+    if (module._forward_hooks or module._forward_pre_hooks
+            or following._forward_hooks or following._forward_pre_hooks):
+        return None
+    if hasattr(module, "forward_relu") and getattr(following, "is_plain_relu", False):
+        return module.forward_relu
+    if hasattr(module, "forward_dropout") and getattr(following, "is_plain_dropout", False):
+        return lambda x: module.forward_dropout(x, following)
+    return None
 
 
 class Sequential(ModuleList):
@@ -393,7 +401,8 @@ class Sequential(ModuleList):
     Children are named ``0, 1, 2, ...`` counting every layer, parameter-free ones
     included, so keys read ``4.running_mean`` exactly as in PyTorch.  A batch norm
     directly followed by a ``ReLU`` runs as one fused op (``F.batch_norm_relu``: one pass
-    over the activations instead of two, each way), with the same result.  An OrderedDict
+    over the activations instead of two, each way), and so does a max-pool directly followed
+    by a ``Dropout`` (``F.max_pool2d_dropout``), each with the same result.  An OrderedDict
     gives custom names instead.  Supports ``len``, iteration and indexing (a slice
     returns a Sequential that keeps the original names).
     """
@@ -409,8 +418,9 @@ class Sequential(ModuleList):
         modules = list(self._modules.values())
         i = 0
         while i < len(modules):
-            if i + 1 < len(modules) and _fusable(modules[i], modules[i + 1]):
-                x = modules[i].forward_relu(x)  # batch norm and the ReLU after it, in one pass
+            fused = _fused(modules[i], modules[i + 1]) if i + 1 < len(modules) else None
+            if fused is not None:
+                x = fused(x)  # the two layers in one pass
                 i += 2
             else:
                 x = modules[i](x)

@@ -117,35 +117,51 @@ class BatchNormEval(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, eps=1e-5):
+    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, eps=1e-5, relu=False):
         from ..kernels.norm import batch_norm_forward_eval
 
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
         x3 = _view3(x)
         _check_per_channel(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
-        y3 = batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps)
+        y3 = batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps, relu)
         # Copies (C values each): the running statistics may change in place before backward.
         invstd = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
         scale = invstd if weight is None else weight * invstd
         ctx.scale = scale.astype(x.dtype)
-        if ctx.needs_input_grad[1]:
-            ctx.save_for_backward(x3, running_mean.astype(x.dtype), invstd.astype(x.dtype))
+        need_w = ctx.needs_input_grad[1]
+        ctx.save_for_backward(x3 if need_w else None, running_mean.astype(x.dtype) if need_w else None,
+                              invstd.astype(x.dtype) if need_w else None, y3 if relu else None)
         return y3.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, gy):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gy3 = _view3(gy)
+        y3 = ctx.saved_tensors[3]
+        if y3 is not None:  # fused with a ReLU: no gradient where it cut the output to 0
+            gy3 = gy3 * (y3 > 0)
         gx = gw = gb = None
         if need_x:
             gx = (gy3 * ctx.scale[:, None]).reshape(gy.shape)
         if need_w:
-            x3, mean, invstd = ctx.saved_tensors
+            x3, mean, invstd, _ = ctx.saved_tensors
             gw = np.einsum("ncl,ncl->c", gy3, x3 - mean[:, None]) * invstd
         if need_b:
             gb = gy3.sum(axis=(0, 2))
         return gx, gw, gb
+
+
+class BatchNormReLUEval(BatchNormEval):
+    """Evaluation-mode batch norm fused with the ReLU after it: y = max(x * scale + shift, 0) in
+    one pass (inference's conv blocks), no separate ReLU output.
+
+    Gradients: those of :class:`BatchNormEval` with gy replaced by gy * (y > 0).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, eps=1e-5):
+        return BatchNormEval.forward(ctx, x, weight, bias, running_mean, running_var, eps, relu=True)
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -164,11 +180,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 
 
 def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
-    """``relu(batch_norm(x, ...))`` with the same arguments as :func:`batch_norm`; in training one
-    fused op (:class:`BatchNormReLU`), in evaluation the two ops (an affine map, then ReLU)."""
-    from .activation import relu
-
+    """``relu(batch_norm(x, ...))`` with the same arguments as :func:`batch_norm`, as one fused op
+    (:class:`BatchNormReLU` in training, :class:`BatchNormReLUEval` in evaluation)."""
+    running_mean, running_var = _as_array(running_mean), _as_array(running_var)
     if training:
-        return BatchNormReLU.apply(x, weight, bias, running_mean=_as_array(running_mean),
-                                   running_var=_as_array(running_var), momentum=momentum, eps=eps)
-    return relu(batch_norm(x, running_mean, running_var, weight, bias, False, momentum, eps))
+        return BatchNormReLU.apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
+                                   momentum=momentum, eps=eps)
+    return BatchNormReLUEval.apply(x, weight, bias, running_mean=running_mean, running_var=running_var, eps=eps)
