@@ -1,11 +1,14 @@
-"""Winograd against im2col inside the seed CNN's training step (batch 64), in one process.
+"""Winograd against im2col inside the seed CNN's training step (batch 64), and layer by
+layer for 3x3 and 5x5 filters, in one process.
 
     python benchmarks/bench_winograd.py
 
 The two algorithms take turns, six rounds of four steps each, so that the machine's
 noise falls on both alike; prints the median step time of each and the ratio.  (The
 suite's per-op rows time each convolution alone, which misses how the step's other
-kernels share the caches and the cores with it.)
+kernels share the caches and the cores with it.)  The layer table times forward and
+backward of single convolutions the same way (no network uses a 5x5 one with enough
+channels for Winograd: the seed CNN's 5x5 filters see one input channel).
 """
 import statistics
 import sys
@@ -54,5 +57,29 @@ def main(rounds=6, steps=4, batch=64):
     print(f"winograd speed-up: {median['im2col'] / median['winograd']:.2f}x")
 
 
+#: (batch, in channels, out channels, height = width, filter size): 'same' padding
+LAYERS = [(64, 64, 128, 24, 3), (64, 64, 128, 20, 5), (64, 64, 128, 24, 5), (64, 128, 128, 12, 5)]
+
+
+def layers(rounds=8):
+    rng = np.random.default_rng(0)
+    print("\nlayer (N, C, O, H, r)          im2col     winograd   speed-up   (forward + backward, median)")
+    for N, C, O, H, r in LAYERS:
+        x = minigrad.Tensor(rng.standard_normal((N, C, H, H), dtype=np.float32), requires_grad=True)
+        w = minigrad.Tensor(rng.standard_normal((O, C, r, r), dtype=np.float32) * 0.05, requires_grad=True)
+        times = {"im2col": [], "winograd": []}
+        for round_ in range(rounds + 1):
+            for algorithm in times:
+                start = time.perf_counter()
+                y = F.conv2d(x, w, padding=r // 2, algorithm=algorithm)
+                y.backward(np.ones(y.shape, np.float32))
+                if round_:                       # round 0 compiles
+                    times[algorithm].append(time.perf_counter() - start)
+        median = {a: statistics.median(t) for a, t in times.items()}
+        print(f"{str((N, C, O, H, r)):30} {median['im2col'] * 1000:6.1f} ms  {median['winograd'] * 1000:6.1f} ms"
+              f"   {median['im2col'] / median['winograd']:5.2f}x")
+
+
 if __name__ == "__main__":
     main()
+    layers()

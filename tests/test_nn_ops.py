@@ -46,7 +46,8 @@ def test_gradcheck_conv2d(x_shape, w_shape, bias, stride, padding):
     assert gradcheck(conv, *inputs)
 
 
-# 3x3, stride 1: odd and even output sizes (odd ones leave half-empty Winograd tiles), paddings 0-2
+# 3x3 and 5x5, stride 1: odd and even output sizes (odd ones leave half-empty Winograd tiles),
+# paddings 0 to 2
 WINOGRAD_CASES = [
     # x shape,        w shape,        bias,  padding
     ((2, 3, 7, 6),   (4, 3, 3, 3),   True,  0),
@@ -54,6 +55,10 @@ WINOGRAD_CASES = [
     ((1, 2, 8, 7),   (5, 2, 3, 3),   True,  "same"),
     ((1, 2, 4, 5),   (2, 2, 3, 3),   True,  2),
     ((2, 1, 3, 3),   (3, 1, 3, 3),   True,  "valid"),
+    ((2, 3, 7, 6),   (4, 3, 5, 5),   True,  0),
+    ((1, 2, 6, 7),   (3, 2, 5, 5),   False, 1),
+    ((2, 2, 5, 6),   (3, 2, 5, 5),   True,  "same"),
+    ((1, 1, 5, 5),   (2, 1, 5, 5),   True,  "valid"),
 ]
 
 
@@ -113,8 +118,10 @@ def test_conv2d_algorithm_is_checked():
     x, w = Tensor(rand(1, 2, 6, 6)), Tensor(rand(3, 2, 3, 3))
     with pytest.raises(ValueError, match="algorithm must be 'auto', 'im2col', 'winograd' or 'direct', got 'fft'"):
         F.conv2d(x, w, algorithm="fft")
-    with pytest.raises(ValueError, match=r"algorithm='winograd' needs a 3x3 kernel, stride 1.*stride 2"):
+    with pytest.raises(ValueError, match=r"algorithm='winograd' needs a 3x3 or 5x5 kernel, stride 1.*stride 2"):
         F.conv2d(x, w, stride=2, algorithm="winograd")
+    with pytest.raises(ValueError, match=r"algorithm='winograd' needs a 3x3 or 5x5 kernel.*kernel \(4, 4\)"):
+        F.conv2d(x, Tensor(rand(3, 2, 4, 4)), algorithm="winograd")
     # auto: Winograd for a 3x3 stride-1 convolution of enough channels and tiles; direct loops for
     # few channels in and out; im2col otherwise
     from minigrad.ops.conv import DIRECT_MAX_CHANNEL_PRODUCT as D, WINOGRAD_MIN_CHANNELS as C, WINOGRAD_MIN_TILES as T
@@ -123,6 +130,8 @@ def test_conv2d_algorithm_is_checked():
     O = D // (C - 1) + 1                                             # C-1 inputs x O outputs: just over D
     w = Tensor(rand(O, C, 3, 3, dtype=np.float32), requires_grad=True)
     assert F.conv2d(x, w, padding=1).grad_fn is WinogradConv2d
+    w5 = Tensor(rand(O, C, 5, 5, dtype=np.float32), requires_grad=True)
+    assert F.conv2d(x, w5, padding=2).grad_fn is WinogradConv2d     # 5x5 too
     assert F.conv2d(x, w, stride=2).grad_fn is Conv2d               # stride 2
     assert F.conv2d(x[:, :C - 1], w[:, :C - 1], padding=1).grad_fn is Conv2d   # too few channels
     assert F.conv2d(x[:, :, :30], w, padding=1).grad_fn is Conv2d    # too few tiles

@@ -218,63 +218,72 @@ def batch_norm_backward(gy3, x3, mean, invstd, weight, y3=None):
     return gx.astype(dt), gweight.astype(dt), gbias.astype(dt)
 
 
-# ---------------------------------------------------------------- Winograd F(2x2, 3x3)
-# Twins of winograd.py: one tile at a time, with the matrices B^T, G, A^T written out.
+# ---------------------------------------------------------------- Winograd F(2x2, 3x3) and F(2x2, 5x5)
+# Twins of winograd.py and winograd5.py: one tile at a time, with the matrices B^T, A^T written
+# out; ``r`` is the filter size (3 or 5), the input tile a x a with a = r + 1.
+
+def _winograd_matrices(r):
+    """B^T and A^T of F(2x2, r x r)."""
+    from . import winograd, winograd5
+
+    module = {3: winograd, 5: winograd5}[r]
+    return module.BT, module.AT
+
 
 def _winograd_tiles(N, TH, TW):
     """(t, n, ti, tj) for every tile, t = (n*TH + ti)*TW + tj."""
     return [((n * TH + ti) * TW + tj, n, ti, tj) for n in range(N) for ti in range(TH) for tj in range(TW)]
 
 
-def winograd_input_transform(x, pad, TH, TW):
-    """V[:, c, t] = (B^T d B).ravel() for the 4x4 tile d at padded rows 2*ti.., columns 2*tj.."""
-    from .winograd import BT
-
+def winograd_input_transform(x, pad, TH, TW, r=3):
+    """V[:, c, t] = (B^T d B).ravel() for the a x a tile d at padded rows 2*ti.., columns 2*tj.."""
+    BT, _ = _winograd_matrices(r)
+    a = r + 1
     N, C, H, W = x.shape
-    xp = np.zeros((N, C, 2 * TH + 2, 2 * TW + 2), x.dtype)
+    xp = np.zeros((N, C, 2 * TH + a - 2, 2 * TW + a - 2), x.dtype)
     xp[:, :, pad:pad + H, pad:pad + W] = x
-    V = np.zeros((16, C, N * TH * TW), x.dtype)
+    V = np.zeros((a * a, C, N * TH * TW), x.dtype)
     for t, n, ti, tj in _winograd_tiles(N, TH, TW):
         for c in range(C):
-            d = xp[n, c, 2 * ti:2 * ti + 4, 2 * tj:2 * tj + 4]
+            d = xp[n, c, 2 * ti:2 * ti + a, 2 * tj:2 * tj + a]
             V[:, c, t] = (BT @ d @ BT.T).ravel()
     return V
 
 
-def winograd_input_adjoint(dV, N, H, W, pad, TH, TW):
-    """dx: each tile's B dV B^T added back where its 4x4 input tile came from."""
-    from .winograd import BT
-
+def winograd_input_adjoint(dV, N, H, W, pad, TH, TW, r=3):
+    """dx: each tile's B dV B^T added back where its a x a input tile came from."""
+    BT, _ = _winograd_matrices(r)
+    a = r + 1
     C = dV.shape[1]
-    dxp = np.zeros((N, C, 2 * TH + 2, 2 * TW + 2), dV.dtype)
+    dxp = np.zeros((N, C, 2 * TH + a - 2, 2 * TW + a - 2), dV.dtype)
     for t, n, ti, tj in _winograd_tiles(N, TH, TW):
         for c in range(C):
-            dxp[n, c, 2 * ti:2 * ti + 4, 2 * tj:2 * tj + 4] += BT.T @ dV[:, c, t].reshape(4, 4) @ BT
+            dxp[n, c, 2 * ti:2 * ti + a, 2 * tj:2 * tj + a] += BT.T @ dV[:, c, t].reshape(a, a) @ BT
     return dxp[:, :, pad:pad + H, pad:pad + W].astype(dV.dtype)
 
 
-def winograd_output_transform(M, bias, N, OH, OW, TH, TW):
+def winograd_output_transform(M, bias, N, OH, OW, TH, TW, r=3):
     """y: A^T M[:, o, t] A as each tile's 2x2 outputs (cropped at odd edges), plus bias."""
-    from .winograd import AT
-
+    _, AT = _winograd_matrices(r)
+    a = r + 1
     O = M.shape[1]
     y = np.zeros((N, O, 2 * TH, 2 * TW), M.dtype)
     for t, n, ti, tj in _winograd_tiles(N, TH, TW):
         for o in range(O):
-            y[n, o, 2 * ti:2 * ti + 2, 2 * tj:2 * tj + 2] = AT @ M[:, o, t].reshape(4, 4) @ AT.T
+            y[n, o, 2 * ti:2 * ti + 2, 2 * tj:2 * tj + 2] = AT @ M[:, o, t].reshape(a, a) @ AT.T
     if bias.shape[0] == O:
         y += bias[None, :, None, None]
     return y[:, :, :OH, :OW].astype(M.dtype)
 
 
-def winograd_output_adjoint(gy, TH, TW):
+def winograd_output_adjoint(gy, TH, TW, r=3):
     """dM[:, o, t] = (A g A^T).ravel() for each tile's 2x2 block g of gy (zero-padded)."""
-    from .winograd import AT
-
+    _, AT = _winograd_matrices(r)
+    a = r + 1
     N, O, OH, OW = gy.shape
     g = np.zeros((N, O, 2 * TH, 2 * TW), gy.dtype)
     g[:, :, :OH, :OW] = gy
-    dM = np.zeros((16, O, N * TH * TW), gy.dtype)
+    dM = np.zeros((a * a, O, N * TH * TW), gy.dtype)
     for t, n, ti, tj in _winograd_tiles(N, TH, TW):
         for o in range(O):
             dM[:, o, t] = (AT.T @ g[n, o, 2 * ti:2 * ti + 2, 2 * tj:2 * tj + 2] @ AT).ravel()

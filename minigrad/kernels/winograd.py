@@ -53,14 +53,26 @@ _GG = np.kron(G, G)
 
 def filter_transform(w):
     """U = G g G^T for every filter: w (O, C, 3, 3) -> U (16, O, C), in w's dtype."""
-    O, C = w.shape[:2]
-    return np.ascontiguousarray((w.reshape(O * C, 9) @ _GG.T.astype(w.dtype)).T).reshape(16, O, C)
+    return filter_transform_with(w, _GG)
 
 
 def filter_adjoint(dU):
     """The adjoint of filter_transform: dU (16, O, C) -> dw = G^T dU G, (O, C, 3, 3)."""
-    O, C = dU.shape[1:]
-    return (dU.reshape(16, O * C).T @ _GG.astype(dU.dtype)).reshape(O, C, 3, 3)
+    return filter_adjoint_with(dU, _GG)
+
+
+def filter_transform_with(w, GG):
+    """The filter transform of any F(m x m, r x r) given GG = G kron G, (K, r*r):
+    w (O, C, r, r) -> U (K, O, C)."""
+    O, C = w.shape[:2]
+    return np.ascontiguousarray((w.reshape(O * C, -1) @ GG.T.astype(w.dtype)).T).reshape(-1, O, C)
+
+
+def filter_adjoint_with(dU, GG):
+    """The adjoint of filter_transform_with: dU (K, O, C) -> dw (O, C, r, r)."""
+    K, O, C = dU.shape
+    r = int(round(np.sqrt(GG.shape[1])))
+    return (dU.reshape(K, O * C).T @ GG.astype(dU.dtype)).reshape(O, C, r, r)
 
 
 @njit(parallel=True, cache=True)
@@ -128,24 +140,29 @@ def input_adjoint(dV, N, H, W, pad, TH, TW):
 _AT_KRON_AT = np.kron(AT, AT)
 
 
-@njit(parallel=True, cache=True)
 def output_transform(M, bias, N, OH, OW, TH, TW):
     """y[n, o] = A^T M[t] A for every tile (the 2x2 outputs it covers), plus bias[o]:
-    M (16, O, N*TH*TW) -> y (N, O, OH, OW).  ``bias`` may be empty (no bias).
+    M (16, O, N*TH*TW) -> y (N, O, OH, OW).  ``bias`` may be empty (no bias)."""
+    return output_transform_2x2(M, _AT_KRON_AT.astype(M.dtype), bias, N, OH, OW, TH, TW)
 
-    Output (a, b) of a tile is sum over k of A^T[a, i] A^T[b, j] M[4i + j]: per output
-    channel, four accumulations over M's 16 contiguous rows (vectorisable), into q, then
-    each tile's four values put in place."""
+
+@njit(parallel=True, cache=True)
+def output_transform_2x2(M, coef, bias, N, OH, OW, TH, TW):
+    """The output transform of any Winograd F(2x2, r x r) whose tiles advance by 2 (this
+    file's and winograd5.py's): coef = A^T kron A^T, (4, K) for K = (r + 1)^2 rows of M.
+
+    Output (a, b) of a tile is sum over k of coef[2a + b, k] M[k]: per output channel, four
+    accumulations over M's contiguous rows (vectorisable), into q, then each tile's four
+    values put in place."""
     O = M.shape[1]
     T1 = TH * TW
     y = np.empty((N, O, OH, OW), M.dtype)
-    coef = _AT_KRON_AT.astype(M.dtype)
     for o in prange(O):
         b = bias[o] if bias.shape[0] == O else 0.0
         q = np.empty((4, N * T1), M.dtype)              # q[2a + b, t]: output (a, b) of tile t
         for r in range(4):
             q[r] = b
-            for k in range(16):
+            for k in range(coef.shape[1]):
                 c, m = coef[r, k], M[k, o]
                 if c != 0:
                     for t in range(N * T1):
@@ -168,18 +185,22 @@ def output_transform(M, bias, N, OH, OW, TH, TW):
 _A_KRON_A = np.ascontiguousarray(_AT_KRON_AT.T)
 
 
-@njit(parallel=True, cache=True)
 def output_adjoint(gy, TH, TW):
     """The adjoint of output_transform (without the bias): dM[t] = A g A^T for each tile's
-    2x2 block g of gy (zero past an odd edge): gy (N, O, OH, OW) -> dM (16, O, N*TH*TW).
+    2x2 block g of gy (zero past an odd edge): gy (N, O, OH, OW) -> dM (16, O, N*TH*TW)."""
+    return output_adjoint_2x2(gy, _A_KRON_A.astype(gy.dtype), TH, TW)
+
+
+@njit(parallel=True, cache=True)
+def output_adjoint_2x2(gy, coef, TH, TW):
+    """The adjoint of output_transform_2x2: coef = A kron A, (K, 4).
 
     For speed the work is split in two passes per output channel: gather each tile's four
-    gradients into four contiguous rows (q), then write each of the 16 rows of dM as one
+    gradients into four contiguous rows (q), then write each of the K rows of dM as one
     contiguous run, a vectorisable loop over all the tiles."""
     N, O, OH, OW = gy.shape
     T1 = TH * TW                                        # tiles per image
-    dM = np.empty((16, O, N * T1), gy.dtype)
-    coef = _A_KRON_A.astype(gy.dtype)
+    dM = np.empty((coef.shape[0], O, N * T1), gy.dtype)
     for o in prange(O):
         g = np.zeros((2 * TH, 2 * TW), gy.dtype)        # one plane, zero-padded to whole tiles
         q = np.empty((4, N * T1), gy.dtype)             # q[2a + b, t] = g[2 ti + a, 2 tj + b]
@@ -192,7 +213,7 @@ def output_adjoint(gy, TH, TW):
                     for tj in range(TW):
                         q[2 * a, t0 + tj] = row[2 * tj]
                         q[2 * a + 1, t0 + tj] = row[2 * tj + 1]
-        for k in range(16):
+        for k in range(coef.shape[0]):
             c0, c1, c2, c3 = coef[k, 0], coef[k, 1], coef[k, 2], coef[k, 3]
             out = dM[k, o]
             for t in range(N * T1):

@@ -241,7 +241,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
                          f"and O multiples of groups, got x {x_shape}, w {w_shape}")
     applies = groups == 1 and winograd_applies(w_shape, stride, padding)
     if algorithm == "winograd" and not applies:
-        raise ValueError(f"conv2d: algorithm='winograd' needs a 3x3 kernel, stride 1, equal padding and "
+        raise ValueError(f"conv2d: algorithm='winograd' needs a 3x3 or 5x5 kernel, stride 1, equal padding and "
                          f"groups=1, got kernel {w_shape[2:]}, stride {stride}, padding {padding}, groups {groups}")
     if algorithm == "auto":
         algorithm = _auto_algorithm(x_shape, w_shape, stride, padding, groups, applies)

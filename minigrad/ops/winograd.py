@@ -1,14 +1,16 @@
-"""A 3x3, stride-1 convolution by Winograd's F(2x2, 3x3): 16 GEMMs doing 4/9 of im2col's work.
+"""3x3 and 5x5 stride-1 convolutions by Winograd's F(2x2, 3x3) and F(2x2, 5x5): 16 GEMMs
+doing 4/9 of im2col's work, or 36 GEMMs doing 36/100 of it.
 
-The algorithm and the transforms are in ``minigrad/kernels/winograd.py``.  Per chunk
-of images (the same chunks as the im2col path, so the same memory bound):
+The algorithms and their transforms are in ``minigrad/kernels/winograd.py`` (3x3) and
+``winograd5.py`` (5x5).  With K = 16 or 36 transformed positions per tile, per chunk of
+images (the same chunks as the im2col path, so the same memory bound):
 
-    forward     V = input_transform(x)          (16, C, T)
-                M = U @ V  (16 GEMMs)           (16, O, T)     U = G w G^T, (16, O, C)
+    forward     V = input_transform(x)          (K, C, T)
+                M = U @ V  (K GEMMs)            (K, O, T)      U = G w G^T, (K, O, C)
                 y = output_transform(M) + b
-    backward    dM = output_adjoint(gy)         (16, O, T)
-                dU += dM @ V^T                  (16, O, C)     then dw = G^T dU G
-                dV = U^T @ dM                   (16, C, T)     then dx = input_adjoint(dV)
+    backward    dM = output_adjoint(gy)         (K, O, T)
+                dU += dM @ V^T                  (K, O, C)      then dw = G^T dU G
+                dV = U^T @ dM                   (K, C, T)      then dx = input_adjoint(dV)
 
 Backward is the exact gradient of forward's arithmetic (each step's adjoint in
 reverse order); forward equals the convolution up to rounding, so both match the
@@ -22,9 +24,9 @@ from .conv import _check_conv_inputs, conv2d_geometry, image_chunks
 
 
 def winograd_applies(w_shape, stride, padding):
-    """True when a convolution can use Winograd F(2x2, 3x3): a 3x3 kernel, stride 1,
-    the same padding on both axes."""
-    if tuple(w_shape[2:]) != (3, 3) or stride not in (1, (1, 1), [1, 1]):
+    """True when a convolution can use Winograd: a 3x3 or 5x5 kernel, stride 1, the same
+    padding on both axes."""
+    if tuple(w_shape[2:]) not in ((3, 3), (5, 5)) or stride not in (1, (1, 1), [1, 1]):
         return False
     if isinstance(padding, str):
         return padding in ("same", "valid")
@@ -32,18 +34,25 @@ def winograd_applies(w_shape, stride, padding):
     return len(pads) == 2 and pads[0] == pads[1]
 
 
-class WinogradConv2d(Function):
-    """y = conv2d(x, w) + b for 3x3 kernels, stride 1, padding p on both axes, by Winograd.
+def _transforms(w_shape):
+    """The kernels module of the Winograd algorithm for these filters."""
+    from ..kernels import winograd, winograd5
 
-    Shapes: x (N, C, H, W), w (O, C, 3, 3), b (O,) or None -> y (N, O, H + 2p - 2, W + 2p - 2).
+    return winograd if w_shape[2] == 3 else winograd5
+
+
+class WinogradConv2d(Function):
+    """y = conv2d(x, w) + b for r x r kernels (r = 3 or 5), stride 1, padding p on both
+    axes, by Winograd.
+
+    Shapes: x (N, C, H, W), w (O, C, r, r), b (O,) or None -> y (N, O, H + 2p - r + 1, W + 2p - r + 1).
     Same result and gradients as :class:`~minigrad.ops.conv.Conv2d` (to rounding).
     """
 
     @staticmethod
     def forward(ctx, x, w, b, padding):
-        from ..kernels import winograd as K
-
         _check_conv_inputs(x, w, b)
+        K = _transforms(w.shape)
         _, pad, _, OH, OW = conv2d_geometry(x.shape, w.shape, 1, padding)
         (N, C), O = x.shape[:2], w.shape[0]
         TH, TW = K.tile_counts(OH, OW)
@@ -51,20 +60,19 @@ class WinogradConv2d(Function):
         U = K.filter_transform(w)
         bias = b if b is not None else np.empty(0, x.dtype)
         y = np.empty((N, O, OH, OW), x.dtype)
-        chunks = image_chunks(N, 16 * max(C, O) * TH * TW * x.itemsize)
+        chunks = image_chunks(N, U.shape[0] * max(C, O) * TH * TW * x.itemsize)
         for n0, n1 in chunks:
-            M = np.matmul(U, K.input_transform(x[n0:n1], pad, TH, TW))   # the 16 GEMMs
+            M = np.matmul(U, K.input_transform(x[n0:n1], pad, TH, TW))   # the K GEMMs
             y[n0:n1] = K.output_transform(M, bias, n1 - n0, OH, OW, TH, TW)
         ctx.geometry, ctx.chunks, ctx.has_bias = (pad, TH, TW), chunks, b is not None
-        ctx.x_shape = x.shape
+        ctx.x_shape, ctx.w_shape = x.shape, w.shape
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, U)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        from ..kernels import winograd as K
-
         x, U = ctx.saved_tensors
+        K = _transforms(ctx.w_shape)
         pad, TH, TW = ctx.geometry
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         N, C, H, W = ctx.x_shape
