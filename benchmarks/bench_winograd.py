@@ -7,8 +7,10 @@ The two algorithms take turns, six rounds of four steps each, so that the machin
 noise falls on both alike; prints the median step time of each and the ratio.  (The
 suite's per-op rows time each convolution alone, which misses how the step's other
 kernels share the caches and the cores with it.)  The layer table times forward and
-backward of single convolutions the same way (no network uses a 5x5 one with enough
-channels for Winograd: the seed CNN's 5x5 filters see one input channel).
+backward of single convolutions the same way: im2col, Winograd with 2x2 tiles, and the
+Winograd algorithm conv2d picks (F(4x4, 3x3) where 4x4 tiles cover the output well).
+No preset's network has a 5x5 convolution with enough channels for Winograd (the seed
+CNN's 5x5 filters see one input channel); the 5x5 rows time F(2x2, 5x5) for others.
 """
 import statistics
 import sys
@@ -58,26 +60,38 @@ def main(rounds=6, steps=4, batch=64):
 
 
 #: (batch, in channels, out channels, height = width, filter size): 'same' padding
-LAYERS = [(64, 64, 128, 24, 3), (64, 64, 128, 20, 5), (64, 64, 128, 24, 5), (64, 128, 128, 12, 5)]
+LAYERS = [(64, 64, 128, 20, 3), (64, 64, 128, 24, 3), (64, 128, 256, 10, 3), (64, 256, 512, 6, 3),
+          (64, 64, 128, 20, 5), (64, 128, 128, 12, 5)]
 
 
 def layers(rounds=8):
+    """Forward + backward of single convolutions: im2col, Winograd F(2x2, r x r), and the
+    Winograd algorithm conv2d picks for the shape (F(4x4, 3x3) where its tiles pay)."""
+    import minigrad.ops.winograd as winograd
+    from minigrad.kernels.winograd import F2x2_3x3
+
+    picks = winograd.transforms_for
+    only_2x2 = lambda w_shape, OH, OW: F2x2_3x3 if w_shape[2] == 3 else picks(w_shape, OH, OW)  # noqa: E731
+    ways = {"im2col": ("im2col", picks), "F(2x2)": ("winograd", only_2x2), "picked": ("winograd", picks)}
     rng = np.random.default_rng(0)
-    print("\nlayer (N, C, O, H, r)          im2col     winograd   speed-up   (forward + backward, median)")
+    print("\nlayer (N, C, O, H, r)          im2col     F(2x2)     picked               picked vs im2col, vs F(2x2)")
     for N, C, O, H, r in LAYERS:
         x = minigrad.Tensor(rng.standard_normal((N, C, H, H), dtype=np.float32), requires_grad=True)
         w = minigrad.Tensor(rng.standard_normal((O, C, r, r), dtype=np.float32) * 0.05, requires_grad=True)
-        times = {"im2col": [], "winograd": []}
+        times = {way: [] for way in ways}
         for round_ in range(rounds + 1):
-            for algorithm in times:
+            for way, (algorithm, choose) in ways.items():
+                winograd.transforms_for = choose
                 start = time.perf_counter()
                 y = F.conv2d(x, w, padding=r // 2, algorithm=algorithm)
                 y.backward(np.ones(y.shape, np.float32))
                 if round_:                       # round 0 compiles
-                    times[algorithm].append(time.perf_counter() - start)
-        median = {a: statistics.median(t) for a, t in times.items()}
-        print(f"{str((N, C, O, H, r)):30} {median['im2col'] * 1000:6.1f} ms  {median['winograd'] * 1000:6.1f} ms"
-              f"   {median['im2col'] / median['winograd']:5.2f}x")
+                    times[way].append(time.perf_counter() - start)
+        winograd.transforms_for = picks
+        ms = {way: statistics.median(t) * 1000 for way, t in times.items()}
+        name = picks((O, C, r, r), H, H).name
+        print(f"{str((N, C, O, H, r)):30} {ms['im2col']:6.1f} ms  {ms['F(2x2)']:6.1f} ms  {ms['picked']:6.1f} ms "
+              f"{name:12} {ms['im2col'] / ms['picked']:5.2f}x  {ms['F(2x2)'] / ms['picked']:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -223,75 +223,78 @@ def test_float32_in_float32_out_everywhere():
     assert [o.dtype for o in outs] == [np.dtype(f)] * len(outs)
 
 
-# ---------------------------------------------------------------- Winograd F(2x2, 3x3) and F(2x2, 5x5) transforms
+# ---------------------------------------------------------------- Winograd transforms: F(2x2, 3x3), F(4x4, 3x3), F(2x2, 5x5)
 
-# (filter size r, x shape, pad): even and odd outputs, paddings 0 to r // 2
-WINOGRAD_CASES = [(3, (2, 3, 6, 6), 1), (3, (2, 2, 7, 5), 1), (3, (1, 2, 5, 8), 0), (3, (2, 3, 6, 7), 2),
-                  (3, (1, 1, 3, 3), 0),
-                  (5, (2, 3, 6, 6), 2), (5, (2, 2, 7, 5), 2), (5, (1, 2, 6, 8), 1), (5, (2, 3, 5, 7), 0),
-                  (5, (1, 1, 5, 5), 0)]
+def _transforms(name):
+    from minigrad.kernels.winograd import F2x2_3x3
+    from minigrad.kernels.winograd6 import F2x2_5x5, F4x4_3x3
 
-
-def _winograd_module(r):
-    from minigrad.kernels import winograd, winograd5
-
-    return {3: winograd, 5: winograd5}[r]
+    return {"F2x2_3x3": F2x2_3x3, "F4x4_3x3": F4x4_3x3, "F2x2_5x5": F2x2_5x5}[name]
 
 
-def _winograd_geometry(r, shape, pad):
-    from minigrad.kernels.winograd import tile_counts
+# (algorithm, x shape, pad): outputs that fill whole tiles and outputs that do not, paddings 0 to r // 2
+WINOGRAD_CASES = [("F2x2_3x3", (2, 3, 6, 6), 1), ("F2x2_3x3", (2, 2, 7, 5), 1), ("F2x2_3x3", (1, 2, 5, 8), 0),
+                  ("F2x2_3x3", (2, 3, 6, 7), 2), ("F2x2_3x3", (1, 1, 3, 3), 0),
+                  ("F4x4_3x3", (2, 3, 8, 8), 1), ("F4x4_3x3", (2, 2, 7, 5), 1), ("F4x4_3x3", (1, 2, 6, 11), 0),
+                  ("F4x4_3x3", (2, 3, 6, 7), 2), ("F4x4_3x3", (1, 1, 3, 3), 0),
+                  ("F2x2_5x5", (2, 3, 6, 6), 2), ("F2x2_5x5", (2, 2, 7, 5), 2), ("F2x2_5x5", (1, 2, 6, 8), 1),
+                  ("F2x2_5x5", (2, 3, 5, 7), 0), ("F2x2_5x5", (1, 1, 5, 5), 0)]
 
+
+def _winograd_geometry(t, shape, pad):
     N, C, H, W = shape
-    OH, OW = H + 2 * pad - r + 1, W + 2 * pad - r + 1
-    return OH, OW, *tile_counts(OH, OW)
+    OH, OW = H + 2 * pad - t.r + 1, W + 2 * pad - t.r + 1
+    return OH, OW, *t.tile_counts(OH, OW)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("r,shape,pad", WINOGRAD_CASES)
-def test_winograd_transforms_match_reference_and_their_adjoints(r, shape, pad, dtype):
-    WG, K = _winograd_module(r), (r + 1) ** 2
+@pytest.mark.parametrize("name,shape,pad", WINOGRAD_CASES)
+def test_winograd_transforms_match_reference_and_their_adjoints(name, shape, pad, dtype):
+    t = _transforms(name)
     N, C, H, W = shape
     O = 3
-    OH, OW, TH, TW = _winograd_geometry(r, shape, pad)
+    OH, OW, TH, TW = _winograd_geometry(t, shape, pad)
     x = rand(shape, dtype, 1)
-    V = WG.input_transform(x, pad, TH, TW)
-    assert V.dtype == dtype and V.shape == (K, C, N * TH * TW)
-    np.testing.assert_allclose(V, R.winograd_input_transform(x, pad, TH, TW, r), **tol(dtype))
+    V = t.input_transform(x, pad, TH, TW)
+    assert V.dtype == dtype and V.shape == (t.K, C, N * TH * TW)
+    np.testing.assert_allclose(V, R.winograd_input_transform(x, pad, TH, TW, t), **tol(dtype))
     dV = rand(V.shape, dtype, 2)
-    dx = WG.input_adjoint(dV, N, H, W, pad, TH, TW)
+    dx = t.input_adjoint(dV, N, H, W, pad, TH, TW)
     assert dx.dtype == dtype and dx.shape == shape
-    np.testing.assert_allclose(dx, R.winograd_input_adjoint(dV, N, H, W, pad, TH, TW, r), **tol(dtype))
+    np.testing.assert_allclose(dx, R.winograd_input_adjoint(dV, N, H, W, pad, TH, TW, t), **tol(dtype))
     assert abs(np.vdot(V.astype(np.float64), dV) - np.vdot(x.astype(np.float64), dx)) <= 1e-4 * (1 + np.abs(dV).sum())
 
-    M, bias = rand((K, O, N * TH * TW), dtype, 3), rand((O,), dtype, 4)
+    M, bias = rand((t.K, O, N * TH * TW), dtype, 3), rand((O,), dtype, 4)
     for b in (bias, np.empty(0, dtype)):
-        y = WG.output_transform(M, b, N, OH, OW, TH, TW)
+        y = t.output_transform(M, b, N, OH, OW, TH, TW)
         assert y.dtype == dtype and y.shape == (N, O, OH, OW)
-        np.testing.assert_allclose(y, R.winograd_output_transform(M, b, N, OH, OW, TH, TW, r), **tol(dtype))
+        np.testing.assert_allclose(y, R.winograd_output_transform(M, b, N, OH, OW, TH, TW, t), **tol(dtype))
+        np.testing.assert_allclose(t.output_transform(M, b, N, OH, OW, TH, TW, relu=True), np.maximum(y, 0),
+                                   **tol(dtype))
     gy = rand((N, O, OH, OW), dtype, 5)
-    dM = WG.output_adjoint(gy, TH, TW)
+    dM = t.output_adjoint(gy, TH, TW)
     assert dM.dtype == dtype and dM.shape == M.shape
-    np.testing.assert_allclose(dM, R.winograd_output_adjoint(gy, TH, TW, r), **tol(dtype))
+    np.testing.assert_allclose(dM, R.winograd_output_adjoint(gy, TH, TW, t), **tol(dtype))
     assert abs(np.vdot(y.astype(np.float64), gy) - np.vdot(M.astype(np.float64), dM)) <= 1e-4 * (1 + np.abs(gy).sum())
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("r,shape,pad", WINOGRAD_CASES)
-def test_winograd_transforms_and_gemms_are_a_convolution(r, shape, pad, dtype):
-    WG, K = _winograd_module(r), (r + 1) ** 2
+@pytest.mark.parametrize("name,shape,pad", WINOGRAD_CASES)
+def test_winograd_transforms_and_gemms_are_a_convolution(name, shape, pad, dtype):
+    t = _transforms(name)
     N, C, H, W = shape
-    OH, OW, TH, TW = _winograd_geometry(r, shape, pad)
-    x, w, b = rand(shape, dtype, 6), rand((4, C, r, r), dtype, 7), rand((4,), dtype, 8)
-    U = WG.filter_transform(w)
-    assert U.dtype == dtype and U.shape == (K, 4, C)
-    y = WG.output_transform(np.matmul(U, WG.input_transform(x, pad, TH, TW)), b, N, OH, OW, TH, TW)
+    OH, OW, TH, TW = _winograd_geometry(t, shape, pad)
+    x, w, b = rand(shape, dtype, 6), rand((4, C, t.r, t.r), dtype, 7), rand((4,), dtype, 8)
+    U = t.filter_transform(w)
+    assert U.dtype == dtype and U.shape == (t.K, 4, C)
+    y = t.output_transform(np.matmul(U, t.input_transform(x, pad, TH, TW)), b, N, OH, OW, TH, TW)
     expected = R.conv2d_direct(x, w, b, 1, pad)
-    # float32 rounding grows with the sum's size (25 terms per channel, transforms up to 5x) and
+    # float32 rounding grows with the sum's size (r*r terms per channel, transforms up to 8x) and
     # applies to the largest terms, not to each output: bound it by the outputs' scale
-    scale = 1e-6 * (r * r) * np.abs(expected).max() if dtype == np.float32 else 0
+    scale = 1e-6 * (t.r * t.r) * t.m * np.abs(expected).max() if dtype == np.float32 else 0
     np.testing.assert_allclose(y, expected, rtol=tol(dtype)["rtol"], atol=tol(dtype)["atol"] + scale)
     dU = rand(U.shape, dtype, 9)   # filter_adjoint is filter_transform's transpose
-    assert abs(np.vdot(U.astype(np.float64), dU) - np.vdot(w.astype(np.float64), WG.filter_adjoint(dU))) <= 1e-4
+    assert abs(np.vdot(U.astype(np.float64), dU) - np.vdot(w.astype(np.float64), t.filter_adjoint(dU))) <= 1e-4
 
 
 # ---------------------------------------------------------------- optimiser updates

@@ -403,3 +403,37 @@ def test_sequential_fuses_batch_norm_and_relu_with_the_same_result(dims, trainin
     assert fused[-1] == 0 and apart[-1] == 1
     for a, b in zip(fused[:-1], apart[:-1]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch,size", [(4, 6), (1, 2)])
+def test_sequential_folds_batch_norm_into_the_convolution_in_evaluation(batch, size, monkeypatch):
+    """conv -> batch norm (-> ReLU) in evaluation without gradients runs as one convolution
+    (batch 4: enough output pixels to fold) or apart (one 2x2 image: folding would cost
+    more than it saves), with the result of the layers run one by one either way."""
+    minigrad.manual_seed(0)
+    rng = np.random.default_rng(3)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.Conv2d(4, 5, 3, padding=1, bias=False), nn.BatchNormReLU2d(5),
+                        nn.Conv2d(5, 2, 1), nn.BatchNorm2d(2))
+    for bn in (net[1], net[4], net[6]):   # statistics and affine maps far from the identity
+        c = bn.num_features
+        bn.running_mean[...] = rng.standard_normal(c)
+        bn.running_var[...] = rng.uniform(0.2, 3.0, c)
+        bn.weight.data[...] = rng.uniform(-2, 2, c)
+        bn.bias.data[...] = rng.standard_normal(c)
+    net.eval()
+    x = Tensor(rng.standard_normal((batch, 3, size, size)).astype(np.float32))
+    apart = x
+    for layer in net:
+        apart = layer(apart)
+    batch_norm_calls = []
+    original = nn.BatchNorm2d._normalise
+    monkeypatch.setattr(nn.BatchNorm2d, "_normalise",
+                        lambda self, *args: batch_norm_calls.append(1) or original(self, *args))
+    with minigrad.no_grad():
+        folded = net(x)
+    assert len(batch_norm_calls) == (0 if batch == 4 else 3)
+    np.testing.assert_allclose(folded.data, apart.data, rtol=1e-5, atol=1e-5)
+    with_grad = net(x)        # gradients recorded: nothing folds (saliency maps see every layer)
+    assert len(batch_norm_calls) == (3 if batch == 4 else 6)
+    np.testing.assert_allclose(with_grad.data, apart.data, rtol=1e-5, atol=1e-5)

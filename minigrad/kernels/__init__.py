@@ -6,7 +6,7 @@ checks), with its own compiled specialisation.
 
     conv.py       im2col / col2im (one contiguous row per patch)
     winograd.py   the tile transforms of Winograd's F(2x2, 3x3) and their adjoints
-    winograd5.py  the same for F(2x2, 5x5)
+    winograd6.py  the same for F(2x2, 5x5) and F(4x4, 3x3), which have 6x6 tiles
     pool.py       max_pool2d_forward (value + argmax) / max_pool2d_backward,
                   avg_pool2d_forward / avg_pool2d_backward
     norm.py       batch-norm forward (train or eval, each with an optional fused ReLU) and backward

@@ -218,75 +218,63 @@ def batch_norm_backward(gy3, x3, mean, invstd, weight, y3=None):
     return gx.astype(dt), gweight.astype(dt), gbias.astype(dt)
 
 
-# ---------------------------------------------------------------- Winograd F(2x2, 3x3) and F(2x2, 5x5)
-# Twins of winograd.py and winograd5.py: one tile at a time, with the matrices B^T, A^T written
-# out; ``r`` is the filter size (3 or 5), the input tile a x a with a = r + 1.
-
-def _winograd_matrices(r):
-    """B^T and A^T of F(2x2, r x r)."""
-    from . import winograd, winograd5
-
-    module = {3: winograd, 5: winograd5}[r]
-    return module.BT, module.AT
-
+# ---------------------------------------------------------------- Winograd F(m x m, r x r)
+# Twins of winograd.py and winograd6.py: one tile at a time, with the matrices B^T and A^T of
+# ``t``, a winograd.Transforms (its input tiles a x a, a = m + r - 1, m apart).
 
 def _winograd_tiles(N, TH, TW):
     """(t, n, ti, tj) for every tile, t = (n*TH + ti)*TW + tj."""
     return [((n * TH + ti) * TW + tj, n, ti, tj) for n in range(N) for ti in range(TH) for tj in range(TW)]
 
 
-def winograd_input_transform(x, pad, TH, TW, r=3):
-    """V[:, c, t] = (B^T d B).ravel() for the a x a tile d at padded rows 2*ti.., columns 2*tj.."""
-    BT, _ = _winograd_matrices(r)
-    a = r + 1
+def winograd_input_transform(x, pad, TH, TW, t):
+    """V[:, c, t] = (B^T d B).ravel() for the a x a tile d at padded rows m*ti.., columns m*tj.."""
+    m, a = t.m, t.BT.shape[0]
     N, C, H, W = x.shape
-    xp = np.zeros((N, C, 2 * TH + a - 2, 2 * TW + a - 2), x.dtype)
+    xp = np.zeros((N, C, m * TH + a - m, m * TW + a - m), x.dtype)
     xp[:, :, pad:pad + H, pad:pad + W] = x
     V = np.zeros((a * a, C, N * TH * TW), x.dtype)
-    for t, n, ti, tj in _winograd_tiles(N, TH, TW):
+    for k, n, ti, tj in _winograd_tiles(N, TH, TW):
         for c in range(C):
-            d = xp[n, c, 2 * ti:2 * ti + a, 2 * tj:2 * tj + a]
-            V[:, c, t] = (BT @ d @ BT.T).ravel()
+            d = xp[n, c, m * ti:m * ti + a, m * tj:m * tj + a]
+            V[:, c, k] = (t.BT @ d @ t.BT.T).ravel()
     return V
 
 
-def winograd_input_adjoint(dV, N, H, W, pad, TH, TW, r=3):
+def winograd_input_adjoint(dV, N, H, W, pad, TH, TW, t):
     """dx: each tile's B dV B^T added back where its a x a input tile came from."""
-    BT, _ = _winograd_matrices(r)
-    a = r + 1
+    m, a = t.m, t.BT.shape[0]
     C = dV.shape[1]
-    dxp = np.zeros((N, C, 2 * TH + a - 2, 2 * TW + a - 2), dV.dtype)
-    for t, n, ti, tj in _winograd_tiles(N, TH, TW):
+    dxp = np.zeros((N, C, m * TH + a - m, m * TW + a - m), dV.dtype)
+    for k, n, ti, tj in _winograd_tiles(N, TH, TW):
         for c in range(C):
-            dxp[n, c, 2 * ti:2 * ti + a, 2 * tj:2 * tj + a] += BT.T @ dV[:, c, t].reshape(a, a) @ BT
+            dxp[n, c, m * ti:m * ti + a, m * tj:m * tj + a] += t.BT.T @ dV[:, c, k].reshape(a, a) @ t.BT
     return dxp[:, :, pad:pad + H, pad:pad + W].astype(dV.dtype)
 
 
-def winograd_output_transform(M, bias, N, OH, OW, TH, TW, r=3):
-    """y: A^T M[:, o, t] A as each tile's 2x2 outputs (cropped at odd edges), plus bias."""
-    _, AT = _winograd_matrices(r)
-    a = r + 1
+def winograd_output_transform(M, bias, N, OH, OW, TH, TW, t):
+    """y: A^T M[:, o, t] A as each tile's m x m outputs (cropped at the edges), plus bias."""
+    m, a = t.m, t.BT.shape[0]
     O = M.shape[1]
-    y = np.zeros((N, O, 2 * TH, 2 * TW), M.dtype)
-    for t, n, ti, tj in _winograd_tiles(N, TH, TW):
+    y = np.zeros((N, O, m * TH, m * TW), M.dtype)
+    for k, n, ti, tj in _winograd_tiles(N, TH, TW):
         for o in range(O):
-            y[n, o, 2 * ti:2 * ti + 2, 2 * tj:2 * tj + 2] = AT @ M[:, o, t].reshape(a, a) @ AT.T
+            y[n, o, m * ti:m * ti + m, m * tj:m * tj + m] = t.AT @ M[:, o, k].reshape(a, a) @ t.AT.T
     if bias.shape[0] == O:
         y += bias[None, :, None, None]
     return y[:, :, :OH, :OW].astype(M.dtype)
 
 
-def winograd_output_adjoint(gy, TH, TW, r=3):
-    """dM[:, o, t] = (A g A^T).ravel() for each tile's 2x2 block g of gy (zero-padded)."""
-    _, AT = _winograd_matrices(r)
-    a = r + 1
+def winograd_output_adjoint(gy, TH, TW, t):
+    """dM[:, o, t] = (A g A^T).ravel() for each tile's m x m block g of gy (zero-padded)."""
+    m, a = t.m, t.BT.shape[0]
     N, O, OH, OW = gy.shape
-    g = np.zeros((N, O, 2 * TH, 2 * TW), gy.dtype)
+    g = np.zeros((N, O, m * TH, m * TW), gy.dtype)
     g[:, :, :OH, :OW] = gy
     dM = np.zeros((a * a, O, N * TH * TW), gy.dtype)
-    for t, n, ti, tj in _winograd_tiles(N, TH, TW):
+    for k, n, ti, tj in _winograd_tiles(N, TH, TW):
         for o in range(O):
-            dM[:, o, t] = (AT.T @ g[n, o, 2 * ti:2 * ti + 2, 2 * tj:2 * tj + 2] @ AT).ravel()
+            dM[:, o, k] = (t.AT.T @ g[n, o, m * ti:m * ti + m, m * tj:m * tj + m] @ t.AT).ravel()
     return dM
 
 

@@ -140,43 +140,47 @@ def input_adjoint(dV, N, H, W, pad, TH, TW):
 _AT_KRON_AT = np.kron(AT, AT)
 
 
-def output_transform(M, bias, N, OH, OW, TH, TW):
-    """y[n, o] = A^T M[t] A for every tile (the 2x2 outputs it covers), plus bias[o]:
-    M (16, O, N*TH*TW) -> y (N, O, OH, OW).  ``bias`` may be empty (no bias)."""
-    return output_transform_2x2(M, _AT_KRON_AT.astype(M.dtype), bias, N, OH, OW, TH, TW)
+def output_transform(M, bias, N, OH, OW, TH, TW, relu=False):
+    """y[n, o] = A^T M[t] A for every tile (the 2x2 outputs it covers), plus bias[o], then
+    max(y, 0) if ``relu``: M (16, O, N*TH*TW) -> y (N, O, OH, OW).  ``bias`` may be empty."""
+    return output_transform_tiles(M, _AT_KRON_AT.astype(M.dtype), bias, relu, 2, N, OH, OW, TH, TW)
 
 
 @njit(parallel=True, cache=True)
-def output_transform_2x2(M, coef, bias, N, OH, OW, TH, TW):
-    """The output transform of any Winograd F(2x2, r x r) whose tiles advance by 2 (this
-    file's and winograd5.py's): coef = A^T kron A^T, (4, K) for K = (r + 1)^2 rows of M.
+def output_transform_tiles(M, coef, bias, relu, m, N, OH, OW, TH, TW):
+    """The output transform of any Winograd F(m x m, r x r) (this file's and winograd6.py's):
+    coef = A^T kron A^T, (m*m, K) for K rows of M; tile t covers outputs m*ti.., m*tj..
 
-    Output (a, b) of a tile is sum over k of coef[2a + b, k] M[k]: per output channel, four
-    accumulations over M's contiguous rows (vectorisable), into q, then each tile's four
-    values put in place."""
+    Output (a, b) of a tile is sum over k of coef[m*a + b, k] M[k]: per output channel,
+    m*m accumulations over M's contiguous rows (vectorisable), into q, then each tile's
+    values put in place.  A ReLU after the convolution costs nothing here: q is in cache."""
     O = M.shape[1]
     T1 = TH * TW
     y = np.empty((N, O, OH, OW), M.dtype)
+    zero = M.dtype.type(0)
     for o in prange(O):
         b = bias[o] if bias.shape[0] == O else 0.0
-        q = np.empty((4, N * T1), M.dtype)              # q[2a + b, t]: output (a, b) of tile t
-        for r in range(4):
+        q = np.empty((m * m, N * T1), M.dtype)          # q[m*a + b, t]: output (a, b) of tile t
+        for r in range(m * m):
             q[r] = b
             for k in range(coef.shape[1]):
-                c, m = coef[r, k], M[k, o]
+                c, row = coef[r, k], M[k, o]
                 if c != 0:
                     for t in range(N * T1):
-                        q[r, t] += c * m[t]
-        plane = np.empty((2 * TH, 2 * TW), M.dtype)
+                        q[r, t] += c * row[t]
+            if relu:
+                for t in range(N * T1):
+                    q[r, t] = max(q[r, t], zero)
+        plane = np.empty((m * TH, m * TW), M.dtype)
         for n in range(N):
             for ti in range(TH):
                 t0 = (n * TH + ti) * TW
-                for a in range(2):
-                    row = plane[2 * ti + a]
+                for a in range(m):
+                    out = plane[m * ti + a]
                     for tj in range(TW):
-                        row[2 * tj] = q[2 * a, t0 + tj]
-                        row[2 * tj + 1] = q[2 * a + 1, t0 + tj]
-            y[n, o] = plane[:OH, :OW]                   # drop what lies past an odd edge
+                        for j in range(m):
+                            out[m * tj + j] = q[m * a + j, t0 + tj]
+            y[n, o] = plane[:OH, :OW]                   # drop what lies past the edge
     return y
 
 
@@ -188,34 +192,82 @@ _A_KRON_A = np.ascontiguousarray(_AT_KRON_AT.T)
 def output_adjoint(gy, TH, TW):
     """The adjoint of output_transform (without the bias): dM[t] = A g A^T for each tile's
     2x2 block g of gy (zero past an odd edge): gy (N, O, OH, OW) -> dM (16, O, N*TH*TW)."""
-    return output_adjoint_2x2(gy, _A_KRON_A.astype(gy.dtype), TH, TW)
+    return output_adjoint_tiles(gy, _A_KRON_A.astype(gy.dtype), 2, TH, TW)
 
 
 @njit(parallel=True, cache=True)
-def output_adjoint_2x2(gy, coef, TH, TW):
-    """The adjoint of output_transform_2x2: coef = A kron A, (K, 4).
+def output_adjoint_tiles(gy, coef, m, TH, TW):
+    """The adjoint of output_transform_tiles: coef = A kron A, (K, m*m).
 
-    For speed the work is split in two passes per output channel: gather each tile's four
-    gradients into four contiguous rows (q), then write each of the K rows of dM as one
-    contiguous run, a vectorisable loop over all the tiles."""
+    For speed the work is split in two passes per output channel: gather each tile's m*m
+    gradients into contiguous rows (q), then build each of the K rows of dM as one
+    contiguous run, vectorisable loops over all the tiles."""
     N, O, OH, OW = gy.shape
     T1 = TH * TW                                        # tiles per image
     dM = np.empty((coef.shape[0], O, N * T1), gy.dtype)
     for o in prange(O):
-        g = np.zeros((2 * TH, 2 * TW), gy.dtype)        # one plane, zero-padded to whole tiles
-        q = np.empty((4, N * T1), gy.dtype)             # q[2a + b, t] = g[2 ti + a, 2 tj + b]
+        g = np.zeros((m * TH, m * TW), gy.dtype)        # one plane, zero-padded to whole tiles
+        q = np.empty((m * m, N * T1), gy.dtype)         # q[m*a + b, t] = g[m ti + a, m tj + b]
         for n in range(N):
             g[:OH, :OW] = gy[n, o]
             for ti in range(TH):
                 t0 = (n * TH + ti) * TW
-                for a in range(2):
-                    row = g[2 * ti + a]
+                for a in range(m):
+                    row = g[m * ti + a]
                     for tj in range(TW):
-                        q[2 * a, t0 + tj] = row[2 * tj]
-                        q[2 * a + 1, t0 + tj] = row[2 * tj + 1]
+                        for j in range(m):
+                            q[m * a + j, t0 + tj] = row[m * tj + j]
         for k in range(coef.shape[0]):
-            c0, c1, c2, c3 = coef[k, 0], coef[k, 1], coef[k, 2], coef[k, 3]
             out = dM[k, o]
-            for t in range(N * T1):
-                out[t] = c0 * q[0, t] + c1 * q[1, t] + c2 * q[2, t] + c3 * q[3, t]
+            if m == 2:                                  # F(2x2, .): one pass of four terms
+                c0, c1, c2, c3 = coef[k, 0], coef[k, 1], coef[k, 2], coef[k, 3]
+                for t in range(N * T1):
+                    out[t] = c0 * q[0, t] + c1 * q[1, t] + c2 * q[2, t] + c3 * q[3, t]
+                continue
+            out[:] = 0
+            for j in range(m * m):
+                c = coef[k, j]
+                if c != 0:
+                    for t in range(N * T1):
+                        out[t] += c * q[j, t]
     return dM
+
+
+class Transforms:
+    """One Winograd algorithm F(m x m, r x r) as ``ops/winograd.py`` uses it: its matrices,
+    K = (m + r - 1)^2 GEMMs, and the six transforms with the signatures of this file's
+    F(2x2, 3x3) functions (``input_transform`` and ``input_adjoint`` are given so)."""
+
+    def __init__(self, name, m, r, BT, G, AT, input_transform, input_adjoint):
+        self.name, self.m, self.r, self.BT, self.G, self.AT = name, m, r, BT, G, AT
+        self.K = BT.shape[0] ** 2
+        self._GG, self._out = np.kron(G, G), np.kron(AT, AT)
+        self._out_adjoint = np.ascontiguousarray(self._out.T)
+        self._input_transform, self._input_adjoint = input_transform, input_adjoint
+
+    def __repr__(self):
+        return f"Transforms({self.name})"
+
+    def tile_counts(self, OH, OW):
+        return -(-OH // self.m), -(-OW // self.m)
+
+    def filter_transform(self, w):
+        return filter_transform_with(w, self._GG)
+
+    def filter_adjoint(self, dU):
+        return filter_adjoint_with(dU, self._GG)
+
+    def input_transform(self, x, pad, TH, TW):
+        return self._input_transform(x, pad, TH, TW)
+
+    def input_adjoint(self, dV, N, H, W, pad, TH, TW):
+        return self._input_adjoint(dV, N, H, W, pad, TH, TW)
+
+    def output_transform(self, M, bias, N, OH, OW, TH, TW, relu=False):
+        return output_transform_tiles(M, self._out.astype(M.dtype), bias, relu, self.m, N, OH, OW, TH, TW)
+
+    def output_adjoint(self, gy, TH, TW):
+        return output_adjoint_tiles(gy, self._out_adjoint.astype(gy.dtype), self.m, TH, TW)
+
+
+F2x2_3x3 = Transforms("F(2x2, 3x3)", 2, 3, BT, G, AT, input_transform, input_adjoint)

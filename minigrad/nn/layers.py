@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import functional as F
 from .._args import pair
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
@@ -96,6 +97,25 @@ class Conv2d(Module):
     def forward(self, x):
         _check_ndim(f"Conv2d({self.in_channels}, {self.out_channels})", x, (4,), f"(N, {self.in_channels}, H, W)")
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding, groups=self.groups)
+
+    def forward_batch_norm(self, x, batch_norm, relu=False):
+        """batch_norm(self(x)), then a ReLU if ``relu``, for evaluation without gradients
+        (``Sequential`` calls it there): one convolution whose filters and bias carry the
+        batch norm's per-channel map y = scale * z + shift (folding), and whose output pass
+        applies the ReLU where the algorithm allows.  w' = scale * w, b' = scale * b + shift.
+
+        Folding rewrites every weight (O * C * kh * kw values) to save a pass over the
+        output (N * O * OH * OW values): with fewer output pixels than weights per filter
+        (one image, small maps) the layers run apart instead."""
+        _check_ndim(f"Conv2d({self.in_channels}, {self.out_channels})", x, (4,), f"(N, {self.in_channels}, H, W)")
+        if x.shape[0] * x.shape[2] * x.shape[3] < self.weight[0].size:
+            y = batch_norm(self(x)) if not relu else batch_norm.forward_relu(self(x))
+            return y
+        scale, shift = batch_norm.scale_and_shift()
+        w = self.weight.data * scale[:, None, None, None].astype(self.weight.dtype)
+        b = shift if self.bias is None else scale * self.bias.data + shift
+        return F.conv2d(x, Tensor(w), Tensor(b.astype(w.dtype)), stride=self.stride, padding=self.padding,
+                        groups=self.groups, relu=relu)
 
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -198,6 +218,7 @@ class _BatchNorm(Module):
     _ignored_state_keys = ("num_batches_tracked",)
     _input_ndims: tuple = ()
     _input_text = ""
+    includes_relu = False      # BatchNormReLU2d: a ReLU is part of the layer
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
@@ -210,6 +231,12 @@ class _BatchNorm(Module):
     def reset_running_stats(self) -> None:
         self.running_mean[...] = 0
         self.running_var[...] = 1
+
+    def scale_and_shift(self):
+        """Evaluation's map y = scale * x + shift per channel (float64), from the running
+        statistics: scale = weight / sqrt(running_var + eps), shift = bias - scale * running_mean."""
+        scale = self.weight.data / np.sqrt(self.running_var.astype(np.float64) + self.eps)
+        return scale, self.bias.data - scale * self.running_mean
 
     _function = staticmethod(F.batch_norm)
 
@@ -244,6 +271,7 @@ class BatchNorm2d(_BatchNorm):
     __doc__ = _BatchNorm.__doc__ + "\n    x: (N, C, H, W); statistics over N, H and W.\n"
     _input_ndims = (4,)
     _input_text = "(N, {c}, H, W)"
+    folds_into_conv = True     # Sequential may fold it into the convolution before it (evaluation)
 
 
 class BatchNormReLU2d(BatchNorm2d):
@@ -252,6 +280,7 @@ class BatchNormReLU2d(BatchNorm2d):
     its weights load into PyTorch's ``BatchNorm2d`` (with a ``ReLU`` after it) and back."""
 
     _function = staticmethod(F.batch_norm_relu)
+    includes_relu = True
 
 
 class Dropout(Module):

@@ -378,21 +378,35 @@ class ModuleList(Module):
         return modules[index]
 
 
-def _fused(module, following):
-    """The one-op forward of ``module`` then ``following``, or None where they run apart.
+def _hooked(module):
+    return bool(module._forward_hooks or module._forward_pre_hooks)
 
-    Two pairs fuse: a layer that offers ``forward_relu`` (batch norm) then a plain ReLU, and
-    one that offers ``forward_dropout`` (max-pool) then a plain dropout; never when either
-    has hooks that expect to see the two apart (summaries, layer captures, guided backprop).
+
+def _fused(modules, i):
+    """(forward, count): one op doing the work of modules[i] and the count - 1 layers after
+    it, or (None, 1) where modules[i] runs alone.
+
+    Three patterns fuse: a convolution then a 2-D batch norm (and a ReLU after it, if any),
+    in evaluation without gradients, as one convolution with the batch norm folded into its
+    filters; a layer that offers ``forward_relu`` (batch norm) then a plain ReLU; and one
+    that offers ``forward_dropout`` (max-pool) then a plain dropout.  Never when a layer has
+    hooks that expect to see the layers apart (summaries, layer captures, guided backprop).
     """
-    if (module._forward_hooks or module._forward_pre_hooks
-            or following._forward_hooks or following._forward_pre_hooks):
-        return None
+    from ..autograd import is_grad_enabled
+
+    module, following, third = (modules[i:i + 3] + [None, None])[:3]
+    if following is None or _hooked(module) or _hooked(following):
+        return None, 1
+    if (hasattr(module, "forward_batch_norm") and getattr(following, "folds_into_conv", False)
+            and not following.training and not is_grad_enabled()):
+        with_relu = third is not None and getattr(third, "is_plain_relu", False) and not _hooked(third)
+        relu = following.includes_relu or with_relu
+        return (lambda x: module.forward_batch_norm(x, following, relu)), 3 if with_relu else 2
     if hasattr(module, "forward_relu") and getattr(following, "is_plain_relu", False):
-        return module.forward_relu
+        return module.forward_relu, 2
     if hasattr(module, "forward_dropout") and getattr(following, "is_plain_dropout", False):
-        return lambda x: module.forward_dropout(x, following)
-    return None
+        return (lambda x: module.forward_dropout(x, following)), 2
+    return None, 1
 
 
 class Sequential(ModuleList):
@@ -402,7 +416,9 @@ class Sequential(ModuleList):
     included, so keys read ``4.running_mean`` exactly as in PyTorch.  A batch norm
     directly followed by a ``ReLU`` runs as one fused op (``F.batch_norm_relu``: one pass
     over the activations instead of two, each way), and so does a max-pool directly followed
-    by a ``Dropout`` (``F.max_pool2d_dropout``), each with the same result.  An OrderedDict
+    by a ``Dropout`` (``F.max_pool2d_dropout``); in evaluation without gradients a
+    convolution, the 2-D batch norm after it and a ReLU after that run as one convolution
+    (``Conv2d.forward_batch_norm``).  Each gives the same result to rounding.  An OrderedDict
     gives custom names instead.  Supports ``len``, iteration and indexing (a slice
     returns a Sequential that keeps the original names).
     """
@@ -418,13 +434,9 @@ class Sequential(ModuleList):
         modules = list(self._modules.values())
         i = 0
         while i < len(modules):
-            fused = _fused(modules[i], modules[i + 1]) if i + 1 < len(modules) else None
-            if fused is not None:
-                x = fused(x)  # the two layers in one pass
-                i += 2
-            else:
-                x = modules[i](x)
-                i += 1
+            fused, count = _fused(modules, i)
+            x = modules[i](x) if fused is None else fused(x)  # fused: the count layers in one op
+            i += count
         return x
 
     def __getitem__(self, index):

@@ -202,7 +202,7 @@ class Conv2d(Function):
         return gx, (gw.reshape(w.shape) if need_w else None), gb, None, None
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
+def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto", relu=False):
     """2-D convolution (PyTorch's ``F.conv2d``): x (N, C, H, W), w (O, C // groups, kh, kw),
     b (O,) or None.
 
@@ -225,6 +225,9 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
     * im2col otherwise (grouped: one im2col convolution per group).
 
     All give the same values and gradients to rounding.
+
+    ``relu=True`` returns ``relu(conv2d(...))``: Winograd applies it in its output pass,
+    the other algorithms right after (in place when no gradient is recorded).
     """
     from .direct import DirectConv2d, PointwiseConv2d
     from .shape import concatenate
@@ -245,18 +248,27 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
                          f"groups=1, got kernel {w_shape[2:]}, stride {stride}, padding {padding}, groups {groups}")
     if algorithm == "auto":
         algorithm = _auto_algorithm(x_shape, w_shape, stride, padding, groups, applies)
-    if algorithm == "pointwise":
-        return PointwiseConv2d.apply(x, w, b, stride, padding)
     if algorithm == "winograd":
-        return WinogradConv2d.apply(x, w, b, padding)
-    if algorithm == "direct":
-        return DirectConv2d.apply(x, w, b, stride, padding, groups)
-    if groups == 1:
-        return Conv2d.apply(x, w, b, stride, padding)
-    c, o = x_shape[1] // groups, w_shape[0] // groups
-    return concatenate([Conv2d.apply(x[:, g * c:(g + 1) * c], w[g * o:(g + 1) * o],
-                                     None if b is None else b[g * o:(g + 1) * o], stride, padding)
-                        for g in range(groups)], axis=1)
+        return WinogradConv2d.apply(x, w, b, padding, relu=relu)
+    if algorithm == "pointwise":
+        y = PointwiseConv2d.apply(x, w, b, stride, padding)
+    elif algorithm == "direct":
+        y = DirectConv2d.apply(x, w, b, stride, padding, groups)
+    elif groups == 1:
+        y = Conv2d.apply(x, w, b, stride, padding)
+    else:
+        c, o = x_shape[1] // groups, w_shape[0] // groups
+        y = concatenate([Conv2d.apply(x[:, g * c:(g + 1) * c], w[g * o:(g + 1) * o],
+                                      None if b is None else b[g * o:(g + 1) * o], stride, padding)
+                         for g in range(groups)], axis=1)
+    if not relu:
+        return y
+    if y.requires_grad:
+        from .activation import relu as relu_op
+
+        return relu_op(y)
+    np.maximum(y.data, 0, out=y.data)   # a fresh array nothing else holds
+    return y
 
 
 def _auto_algorithm(x_shape, w_shape, stride, padding, groups, winograd_applies):

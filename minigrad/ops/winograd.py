@@ -1,9 +1,11 @@
-"""3x3 and 5x5 stride-1 convolutions by Winograd's F(2x2, 3x3) and F(2x2, 5x5): 16 GEMMs
-doing 4/9 of im2col's work, or 36 GEMMs doing 36/100 of it.
+"""3x3 and 5x5 stride-1 convolutions by Winograd's minimal filtering: F(2x2, 3x3) (16 GEMMs
+doing 4/9 of im2col's work), F(4x4, 3x3) (36 GEMMs, 1/4 of it) and F(2x2, 5x5) (36 GEMMs,
+36/100 of it).
 
-The algorithms and their transforms are in ``minigrad/kernels/winograd.py`` (3x3) and
-``winograd5.py`` (5x5).  With K = 16 or 36 transformed positions per tile, per chunk of
-images (the same chunks as the im2col path, so the same memory bound):
+The algorithms and their transforms are in ``minigrad/kernels/winograd.py`` (F(2x2, 3x3))
+and ``winograd6.py`` (the two with 6x6 tiles); :func:`transforms_for` picks one.  With K
+= 16 or 36 transformed positions per tile, per chunk of images (the same chunks as the
+im2col path, so the same memory bound):
 
     forward     V = input_transform(x)          (K, C, T)
                 M = U @ V  (K GEMMs)            (K, O, T)      U = G w G^T, (K, O, C)
@@ -34,26 +36,40 @@ def winograd_applies(w_shape, stride, padding):
     return len(pads) == 2 and pads[0] == pads[1]
 
 
-def _transforms(w_shape):
-    """The kernels module of the Winograd algorithm for these filters."""
-    from ..kernels import winograd, winograd5
+#: F(4x4, 3x3) runs where it needs at most this share of F(2x2, 3x3)'s multiplications.  Its
+#: GEMMs are a quarter as wide and its transforms do more per value, so the count alone
+#: misleads: measured forward + backward at batch 64 (bench_winograd.py), 20x20 and 24x24
+#: outputs (share 0.56) 1.3x faster than F(2x2, 3x3), 10x10 (0.81) 0.93x, 6x6 (1.0) 0.99x.
+F4X4_MAX_SHARE = 0.75
 
-    return winograd if w_shape[2] == 3 else winograd5
+
+def transforms_for(w_shape, OH, OW):
+    """The Winograd algorithm for r x r filters and an OH x OW output: F(2x2, 5x5) for 5x5;
+    for 3x3, F(4x4, 3x3) where its 4x4 tiles (36 multiplications each) cover the output
+    with few enough multiplications against F(2x2, 3x3)'s 2x2 tiles (16 each), else F(2x2, 3x3)."""
+    from ..kernels.winograd import F2x2_3x3
+    from ..kernels.winograd6 import F2x2_5x5, F4x4_3x3
+
+    if w_shape[2] == 5:
+        return F2x2_5x5
+    share = (F4x4_3x3.K * np.prod(F4x4_3x3.tile_counts(OH, OW))) / (F2x2_3x3.K * np.prod(F2x2_3x3.tile_counts(OH, OW)))
+    return F4x4_3x3 if share <= F4X4_MAX_SHARE else F2x2_3x3
 
 
 class WinogradConv2d(Function):
     """y = conv2d(x, w) + b for r x r kernels (r = 3 or 5), stride 1, padding p on both
-    axes, by Winograd.
+    axes, by Winograd; with ``relu``, y = max(conv2d(x, w) + b, 0) from the same pass.
 
     Shapes: x (N, C, H, W), w (O, C, r, r), b (O,) or None -> y (N, O, H + 2p - r + 1, W + 2p - r + 1).
-    Same result and gradients as :class:`~minigrad.ops.conv.Conv2d` (to rounding).
+    Same result and gradients as :class:`~minigrad.ops.conv.Conv2d` (to rounding); with
+    ``relu`` the incoming gradient is first zeroed where y is 0, as ReLU's backward does.
     """
 
     @staticmethod
-    def forward(ctx, x, w, b, padding):
+    def forward(ctx, x, w, b, padding, relu=False):
         _check_conv_inputs(x, w, b)
-        K = _transforms(w.shape)
         _, pad, _, OH, OW = conv2d_geometry(x.shape, w.shape, 1, padding)
+        K = transforms_for(w.shape, OH, OW)
         (N, C), O = x.shape[:2], w.shape[0]
         TH, TW = K.tile_counts(OH, OW)
         x = np.ascontiguousarray(x)
@@ -63,20 +79,20 @@ class WinogradConv2d(Function):
         chunks = image_chunks(N, U.shape[0] * max(C, O) * TH * TW * x.itemsize)
         for n0, n1 in chunks:
             M = np.matmul(U, K.input_transform(x[n0:n1], pad, TH, TW))   # the K GEMMs
-            y[n0:n1] = K.output_transform(M, bias, n1 - n0, OH, OW, TH, TW)
-        ctx.geometry, ctx.chunks, ctx.has_bias = (pad, TH, TW), chunks, b is not None
-        ctx.x_shape, ctx.w_shape = x.shape, w.shape
-        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, U)
+            y[n0:n1] = K.output_transform(M, bias, n1 - n0, OH, OW, TH, TW, relu)
+        ctx.transforms, ctx.geometry, ctx.chunks, ctx.has_bias = K, (pad, TH, TW), chunks, b is not None
+        ctx.x_shape = x.shape
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, U, y if relu else None)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, U = ctx.saved_tensors
-        K = _transforms(ctx.w_shape)
+        x, U, y = ctx.saved_tensors
+        K = ctx.transforms
         pad, TH, TW = ctx.geometry
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         N, C, H, W = ctx.x_shape
-        gy = np.ascontiguousarray(gy)
+        gy = gy * (y > 0) if y is not None else np.ascontiguousarray(gy)
         gx = np.empty((N, C, H, W), gy.dtype) if need_x else None
         dU = np.zeros(U.shape, gy.dtype) if need_w else None
         for n0, n1 in ctx.chunks:

@@ -1,0 +1,56 @@
+"""Evaluation with and without folding batch norm into the convolutions, in one process.
+
+    python benchmarks/bench_inference.py [--model cnn|fast] [--batch 256] [--rounds 8]
+
+``Sequential`` runs a convolution, the batch norm after it and a ReLU as one convolution in
+evaluation without gradients (``Conv2d.forward_batch_norm``).  The two ways take turns,
+``rounds`` times, so that the machine's noise falls on both alike; prints the median time of
+each, the ratio, and how far the outputs differ (rounding only).
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+import minigrad  # noqa: E402
+from minigrad import nn  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=("cnn", "fast"), default="cnn")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    from suite import batch, minigrad_model
+
+    model = minigrad_model(args.model)
+    model.eval()
+    x = minigrad.Tensor(batch(args.batch)[0])
+    times, outputs = {"folded": [], "apart": []}, {}
+    for round_ in range(args.rounds + 1):
+        for way in times:
+            nn.BatchNorm2d.folds_into_conv = way == "folded"
+            start = time.perf_counter()
+            with minigrad.no_grad():
+                outputs[way] = model(x).data
+            if round_:                           # round 0 compiles
+                times[way].append(time.perf_counter() - start)
+    nn.BatchNorm2d.folds_into_conv = True
+    median = {way: statistics.median(t) for way, t in times.items()}
+    for way, seconds in median.items():
+        print(f"{way:7} {seconds * 1000:7.1f} ms a batch of {args.batch}  {args.batch / seconds:6.1f} images/s")
+    scale = np.abs(outputs["apart"]).max()
+    print(f"folding speed-up: {median['apart'] / median['folded']:.2f}x; "
+          f"largest difference in the logits {np.abs(outputs['folded'] - outputs['apart']).max() / scale:.1e} of their scale")
+
+
+if __name__ == "__main__":
+    main()
