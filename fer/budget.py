@@ -2,16 +2,18 @@
 
 A schedule that must know the run's length (one-cycle, cosine, step) would be stopped
 half-way, at a high learning rate, if the budget ran out first.  So a run with a budget
-is set for the epochs that fit, twice over:
+is set for the epochs that fit, and set again as it goes:
 
 1. :func:`fit`, before the first epoch, from a **probe**
    (:func:`probe_epoch_seconds`): a few training steps of the real model on real
    images with a learning rate of 0 (the weights are restored afterwards), plus a third
    of a step per validation image (forward only) and 10% overhead;
-2. :func:`refit`, after each of the first two epochs, from their **measured** time:
-   the epochs done plus as many of the latest epoch's length as fit in what is left.
-   The probe's few steps can be off by 10-20%, and the first epoch runs ~5% slower
-   than the rest, so the second epoch's time decides.
+2. :func:`refit`, after each epoch, from the **measured** times: the epochs done plus
+   as many epochs as fit in what is left.  The probe's few steps can be off by 10-20%,
+   and the first epoch runs ~5% slower than the rest, so the second epoch's time
+   decides; after it the run is only shortened, at the mean pace of the last three
+   epochs, when the machine slows down (a shared machine's epochs varied from 133 to
+   167 s in one run).
 
 Either way the run is never set for more than the epochs asked for, and the schedule
 is rebuilt for the new length (:meth:`fer.trainer.Trainer.set_epochs`).  Stopping at
@@ -76,18 +78,22 @@ def fit(trainer):
         trainer.set_epochs(fitting)
 
 
-def refit(trainer, elapsed, latest_epoch_seconds):
-    """After each of the first two epochs of a run whose length :func:`fit` set: set it
-    again from ``elapsed`` seconds of training and the latest epoch's length (keeping 2%
-    in hand).  The schedule continues from the step reached; its learning rate moves a
-    little to match."""
+def refit(trainer, elapsed, epoch_seconds):
+    """After each epoch of a run whose length :func:`fit` set: set it again from ``elapsed``
+    seconds of training and ``epoch_seconds`` per epoch to come (keeping 2% in hand).  The
+    schedule continues from the step reached; its learning rate moves a little to match.
+
+    After the first two epochs (``epoch_seconds``: the latest one's length) it may lengthen
+    or shorten the run; later (the mean of the last three) it only shortens it.  On a shared
+    machine epochs slow down when other jobs start, and a run whose schedule still had
+    epochs to go when the budget ran out would end with its learning rate up."""
     s = trainer.settings
     if "epochs_requested" not in s:
         return
     left = 0.98 * s["max_minutes"] * 60 - elapsed
-    fitting = min(s["epochs_requested"], trainer.epoch + max(0, int(left / latest_epoch_seconds)))
-    if fitting == s["epochs"]:
+    fitting = min(s["epochs_requested"], trainer.epoch + max(0, int(left / epoch_seconds)))
+    if fitting == s["epochs"] or (trainer.epoch > 2 and fitting > s["epochs"]):
         return
-    trainer.log(f"epoch {trainer.epoch} took {latest_epoch_seconds / 60:.1f} min: {fitting} epochs fit in "
+    trainer.log(f"epoch {trainer.epoch}: {epoch_seconds / 60:.1f} min per epoch, {fitting} epochs fit in "
                 f"{s['max_minutes']:g} min, not {s['epochs']}; the {s['schedule']} schedule is set for {fitting}")
     trainer.set_epochs(fitting)

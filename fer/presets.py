@@ -88,7 +88,7 @@ NARROW_VGG = {"widths": [32, 64, 128, 256], "dense": [256], "conv_dropout": [0.0
 
 PRESETS = {
     # Each recipe runs for up to `epochs`, cut to what fits `max_minutes` (measured at the start
-    # of the run and after its first two epochs, see fer.budget) so the one-cycle schedule completes.
+    # of the run and after its epochs, see fer.budget) so the one-cycle schedule completes.
     "seed-cnn": {
         **RECIPE,
         "description": "the report's CNN (its dropout lowered for a short run) with a modern recipe: AdamW, "

@@ -271,6 +271,11 @@ def test_winograd_transforms_match_reference_and_their_adjoints(name, shape, pad
         np.testing.assert_allclose(y, R.winograd_output_transform(M, b, N, OH, OW, TH, TW, t), **tol(dtype))
         np.testing.assert_allclose(t.output_transform(M, b, N, OH, OW, TH, TW, relu=True), np.maximum(y, 0),
                                    **tol(dtype))
+        PH, PW = OH // 2, OW // 2           # 2x2 max-pool, floor mode: an odd last row and column drop
+        pooled = t.output_transform(M, b, N, OH, OW, TH, TW, relu=True, pool=True)
+        assert pooled.shape == (N, O, PH, PW)
+        windows = np.maximum(y, 0)[:, :, :2 * PH, :2 * PW].reshape(N, O, PH, 2, PW, 2)
+        np.testing.assert_allclose(pooled, windows.max(axis=(3, 5)), **tol(dtype))
     gy = rand((N, O, OH, OW), dtype, 5)
     dM = t.output_adjoint(gy, TH, TW)
     assert dM.dtype == dtype and dM.shape == M.shape

@@ -413,9 +413,9 @@ def test_sequential_folds_batch_norm_into_the_convolution_in_evaluation(batch, s
     minigrad.manual_seed(0)
     rng = np.random.default_rng(3)
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                        nn.Conv2d(4, 5, 3, padding=1, bias=False), nn.BatchNormReLU2d(5),
+                        nn.Conv2d(4, 5, 3, padding=1, bias=False), nn.BatchNormReLU2d(5), nn.MaxPool2d(2),
                         nn.Conv2d(5, 2, 1), nn.BatchNorm2d(2))
-    for bn in (net[1], net[4], net[6]):   # statistics and affine maps far from the identity
+    for bn in (net[1], net[4], net[7]):   # statistics and affine maps far from the identity
         c = bn.num_features
         bn.running_mean[...] = rng.standard_normal(c)
         bn.running_var[...] = rng.uniform(0.2, 3.0, c)
@@ -437,3 +437,27 @@ def test_sequential_folds_batch_norm_into_the_convolution_in_evaluation(batch, s
     with_grad = net(x)        # gradients recorded: nothing folds (saliency maps see every layer)
     assert len(batch_norm_calls) == (3 if batch == 4 else 6)
     np.testing.assert_allclose(with_grad.data, apart.data, rtol=1e-5, atol=1e-5)
+
+
+def test_sequential_runs_a_winograd_conv_block_as_one_op_in_evaluation(monkeypatch):
+    """conv (64 channels: Winograd) -> batch norm -> ReLU -> 2x2 max-pool in evaluation: the
+    pooling happens in the convolution's output pass, with the layers' result."""
+    minigrad.manual_seed(0)
+    rng = np.random.default_rng(5)
+    net = nn.Sequential(nn.Conv2d(64, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(8 * 8 * 7, 3))
+    net[1].running_mean[...] = rng.standard_normal(8)
+    net[1].running_var[...] = rng.uniform(0.2, 3.0, 8)
+    net.eval()
+    x = Tensor(rng.standard_normal((9, 64, 16, 15)).astype(np.float32))
+    from minigrad.ops.conv import _auto_algorithm
+    assert _auto_algorithm(x.shape, net[0].weight.shape, 1, 1, 1, True) == "winograd"
+    apart = x
+    for layer in net:
+        apart = layer(apart)
+    pool_calls = []
+    monkeypatch.setattr(nn.MaxPool2d, "forward", lambda self, t: pool_calls.append(1) or F.max_pool2d(t, 2))
+    with minigrad.no_grad():
+        fused = net(x)
+    assert pool_calls == []
+    np.testing.assert_allclose(fused.data, apart.data, rtol=1e-4, atol=1e-4 * np.abs(apart.data).max())

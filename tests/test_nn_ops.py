@@ -120,6 +120,23 @@ def test_winograd_picks_4x4_tiles_where_they_pay():
     assert transforms_for(WINOGRAD_CASES[2][1], 8, 7).name == "F(4x4, 3x3)"
 
 
+@pytest.mark.parametrize("x_shape,w_shape", [((9, 64, 16, 15), (6, 64, 3, 3)),   # Winograd: pooled in its pass
+                                              ((2, 3, 7, 6), (4, 3, 3, 3))])      # direct loops, then a pool
+def test_conv2d_max_pool2x2_is_max_pool_of_conv2d(x_shape, w_shape):
+    from minigrad.ops.conv import _auto_algorithm, conv2d_max_pool2x2
+
+    rng = np.random.default_rng(4)
+    x, w, b = (Tensor(rng.standard_normal(s).astype(np.float32)) for s in (x_shape, w_shape, w_shape[:1]))
+    assert (_auto_algorithm(x_shape, w_shape, 1, 1, 1, True) == "winograd") == (x_shape[1] == 64)
+    with minigrad.no_grad():
+        expected = F.max_pool2d(F.conv2d(x, w, b, padding=1, relu=True), 2)
+        got = conv2d_max_pool2x2(x, w, b, padding=1, relu=True)
+    assert got.shape == expected.shape == (x_shape[0], w_shape[0], x_shape[2] // 2, x_shape[3] // 2)
+    np.testing.assert_allclose(got.data, expected.data, rtol=1e-4, atol=1e-4 * np.abs(expected.data).max())
+    with pytest.raises(RuntimeError, match="no backward: call it under minigrad.no_grad"):
+        conv2d_max_pool2x2(x, Tensor(w.data, requires_grad=True), b, padding=1)
+
+
 def test_winograd_in_several_chunks_of_images_matches_im2col(monkeypatch):
     """A seed-CNN-like float32 layer, forced through several chunks of images both ways."""
     from minigrad.ops import conv as conv_module

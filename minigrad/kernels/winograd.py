@@ -140,24 +140,29 @@ def input_adjoint(dV, N, H, W, pad, TH, TW):
 _AT_KRON_AT = np.kron(AT, AT)
 
 
-def output_transform(M, bias, N, OH, OW, TH, TW, relu=False):
+def output_transform(M, bias, N, OH, OW, TH, TW, relu=False, pool=False):
     """y[n, o] = A^T M[t] A for every tile (the 2x2 outputs it covers), plus bias[o], then
-    max(y, 0) if ``relu``: M (16, O, N*TH*TW) -> y (N, O, OH, OW).  ``bias`` may be empty."""
-    return output_transform_tiles(M, _AT_KRON_AT.astype(M.dtype), bias, relu, 2, N, OH, OW, TH, TW)
+    max(y, 0) if ``relu`` and a 2x2 max-pool if ``pool``: M (16, O, N*TH*TW) -> y (N, O, OH, OW),
+    or (N, O, OH // 2, OW // 2) pooled.  ``bias`` may be empty."""
+    return output_transform_tiles(M, _AT_KRON_AT.astype(M.dtype), bias, relu, pool, 2, N, OH, OW, TH, TW)
 
 
 @njit(parallel=True, cache=True)
-def output_transform_tiles(M, coef, bias, relu, m, N, OH, OW, TH, TW):
+def output_transform_tiles(M, coef, bias, relu, pool, m, N, OH, OW, TH, TW):
     """The output transform of any Winograd F(m x m, r x r) (this file's and winograd6.py's):
     coef = A^T kron A^T, (m*m, K) for K rows of M; tile t covers outputs m*ti.., m*tj..
 
     Output (a, b) of a tile is sum over k of coef[m*a + b, k] M[k]: per output channel,
     m*m accumulations over M's contiguous rows (vectorisable), into q, then each tile's
-    values put in place.  A ReLU after the convolution costs nothing here: q is in cache."""
+    values put in place.  A ReLU after the convolution costs nothing here: q is in cache.
+    Nor does a 2x2 max-pool (evaluation): with m even every window lies inside one tile, so
+    only the window maxima are written (a quarter of the output)."""
     O = M.shape[1]
     T1 = TH * TW
-    y = np.empty((N, O, OH, OW), M.dtype)
+    PH, PW = (OH // 2, OW // 2) if pool else (OH, OW)
+    y = np.empty((N, O, PH, PW), M.dtype)
     zero = M.dtype.type(0)
+    h = m // 2
     for o in prange(O):
         b = bias[o] if bias.shape[0] == O else 0.0
         q = np.empty((m * m, N * T1), M.dtype)          # q[m*a + b, t]: output (a, b) of tile t
@@ -171,16 +176,27 @@ def output_transform_tiles(M, coef, bias, relu, m, N, OH, OW, TH, TW):
             if relu:
                 for t in range(N * T1):
                     q[r, t] = max(q[r, t], zero)
-        plane = np.empty((m * TH, m * TW), M.dtype)
-        for n in range(N):
-            for ti in range(TH):
-                t0 = (n * TH + ti) * TW
-                for a in range(m):
-                    out = plane[m * ti + a]
-                    for tj in range(TW):
-                        for j in range(m):
-                            out[m * tj + j] = q[m * a + j, t0 + tj]
-            y[n, o] = plane[:OH, :OW]                   # drop what lies past the edge
+        if pool:                                        # window (p, pq) = outputs 2p.., 2pq..
+            for n in range(N):
+                for ti in range(TH):
+                    t0 = (n * TH + ti) * TW
+                    for a in range(min(h, PH - h * ti)):
+                        for tj in range(TW):
+                            for j in range(min(h, PW - h * tj)):
+                                k, t = 2 * a * m + 2 * j, t0 + tj
+                                y[n, o, h * ti + a, h * tj + j] = max(max(q[k, t], q[k + 1, t]),
+                                                                      max(q[k + m, t], q[k + m + 1, t]))
+        else:
+            plane = np.empty((m * TH, m * TW), M.dtype)
+            for n in range(N):
+                for ti in range(TH):
+                    t0 = (n * TH + ti) * TW
+                    for a in range(m):
+                        out = plane[m * ti + a]
+                        for tj in range(TW):
+                            for j in range(m):
+                                out[m * tj + j] = q[m * a + j, t0 + tj]
+                y[n, o] = plane[:OH, :OW]               # drop what lies past the edge
     return y
 
 
@@ -263,8 +279,8 @@ class Transforms:
     def input_adjoint(self, dV, N, H, W, pad, TH, TW):
         return self._input_adjoint(dV, N, H, W, pad, TH, TW)
 
-    def output_transform(self, M, bias, N, OH, OW, TH, TW, relu=False):
-        return output_transform_tiles(M, self._out.astype(M.dtype), bias, relu, self.m, N, OH, OW, TH, TW)
+    def output_transform(self, M, bias, N, OH, OW, TH, TW, relu=False, pool=False):
+        return output_transform_tiles(M, self._out.astype(M.dtype), bias, relu, pool, self.m, N, OH, OW, TH, TW)
 
     def output_adjoint(self, gy, TH, TW):
         return output_adjoint_tiles(gy, self._out_adjoint.astype(gy.dtype), self.m, TH, TW)

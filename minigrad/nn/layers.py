@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import functional as F
 from .._args import pair
+from ..ops.conv import conv2d_max_pool2x2
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
@@ -98,24 +99,27 @@ class Conv2d(Module):
         _check_ndim(f"Conv2d({self.in_channels}, {self.out_channels})", x, (4,), f"(N, {self.in_channels}, H, W)")
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding, groups=self.groups)
 
-    def forward_batch_norm(self, x, batch_norm, relu=False):
-        """batch_norm(self(x)), then a ReLU if ``relu``, for evaluation without gradients
-        (``Sequential`` calls it there): one convolution whose filters and bias carry the
-        batch norm's per-channel map y = scale * z + shift (folding), and whose output pass
-        applies the ReLU where the algorithm allows.  w' = scale * w, b' = scale * b + shift.
+    def forward_batch_norm(self, x, batch_norm, relu=False, pool=False):
+        """batch_norm(self(x)), then a ReLU if ``relu`` and a 2x2 max-pool if ``pool``, for
+        evaluation without gradients (``Sequential`` calls it there): one convolution whose
+        filters and bias carry the batch norm's per-channel map y = scale * z + shift
+        (folding), w' = scale * w, b' = scale * b + shift, and whose output pass applies the
+        ReLU and the pooling where the algorithm allows (Winograd).
 
         Folding rewrites every weight (O * C * kh * kw values) to save a pass over the
         output (N * O * OH * OW values): with fewer output pixels than weights per filter
         (one image, small maps) the layers run apart instead."""
         _check_ndim(f"Conv2d({self.in_channels}, {self.out_channels})", x, (4,), f"(N, {self.in_channels}, H, W)")
         if x.shape[0] * x.shape[2] * x.shape[3] < self.weight[0].size:
-            y = batch_norm(self(x)) if not relu else batch_norm.forward_relu(self(x))
-            return y
+            y = batch_norm.forward_relu(self(x)) if relu else batch_norm(self(x))
+            return F.max_pool2d(y, 2) if pool else y
         scale, shift = batch_norm.scale_and_shift()
-        w = self.weight.data * scale[:, None, None, None].astype(self.weight.dtype)
+        w = Tensor(self.weight.data * scale[:, None, None, None].astype(self.weight.dtype), _copy=False)
         b = shift if self.bias is None else scale * self.bias.data + shift
-        return F.conv2d(x, Tensor(w), Tensor(b.astype(w.dtype)), stride=self.stride, padding=self.padding,
-                        groups=self.groups, relu=relu)
+        b = Tensor(b.astype(w.dtype), _copy=False)
+        if pool:
+            return conv2d_max_pool2x2(x, w, b, self.stride, self.padding, self.groups, relu=relu)
+        return F.conv2d(x, w, b, stride=self.stride, padding=self.padding, groups=self.groups, relu=relu)
 
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -150,6 +154,12 @@ class MaxPool2d(Module):
     def forward(self, x):
         _check_ndim("MaxPool2d", x, (4,), "(N, C, H, W)")
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    @property
+    def is_max_pool_2x2(self) -> bool:
+        """2x2 windows, stride 2, no padding: the pooling a convolution can do in its output pass."""
+        return (pair(self.kernel_size, "kernel_size", "MaxPool2d") == (2, 2)
+                and pair(self.stride, "stride", "MaxPool2d") == (2, 2) and self.padding in (0, (0, 0)))
 
     def forward_dropout(self, x, dropout):
         """dropout(self(x)) in one fused op; ``Sequential`` calls it for a max-pool and the Dropout after it."""

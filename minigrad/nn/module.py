@@ -386,9 +386,9 @@ def _fused(modules, i):
     """(forward, count): one op doing the work of modules[i] and the count - 1 layers after
     it, or (None, 1) where modules[i] runs alone.
 
-    Three patterns fuse: a convolution then a 2-D batch norm (and a ReLU after it, if any),
-    in evaluation without gradients, as one convolution with the batch norm folded into its
-    filters; a layer that offers ``forward_relu`` (batch norm) then a plain ReLU; and one
+    Three patterns fuse: a convolution then a 2-D batch norm (and a ReLU and a 2x2 max-pool
+    after it, if any), in evaluation without gradients, as one convolution with the batch
+    norm folded into its filters; a layer that offers ``forward_relu`` (batch norm) then a plain ReLU; and one
     that offers ``forward_dropout`` (max-pool) then a plain dropout.  Never when a layer has
     hooks that expect to see the layers apart (summaries, layer captures, guided backprop).
     """
@@ -400,8 +400,11 @@ def _fused(modules, i):
     if (hasattr(module, "forward_batch_norm") and getattr(following, "folds_into_conv", False)
             and not following.training and not is_grad_enabled()):
         with_relu = third is not None and getattr(third, "is_plain_relu", False) and not _hooked(third)
+        count = 3 if with_relu else 2
+        pool = modules[i + count] if i + count < len(modules) else None
+        pool = pool is not None and getattr(pool, "is_max_pool_2x2", False) and not _hooked(pool)
         relu = following.includes_relu or with_relu
-        return (lambda x: module.forward_batch_norm(x, following, relu)), 3 if with_relu else 2
+        return (lambda x: module.forward_batch_norm(x, following, relu, pool)), count + (1 if pool else 0)
     if hasattr(module, "forward_relu") and getattr(following, "is_plain_relu", False):
         return module.forward_relu, 2
     if hasattr(module, "forward_dropout") and getattr(following, "is_plain_dropout", False):
@@ -417,8 +420,8 @@ class Sequential(ModuleList):
     directly followed by a ``ReLU`` runs as one fused op (``F.batch_norm_relu``: one pass
     over the activations instead of two, each way), and so does a max-pool directly followed
     by a ``Dropout`` (``F.max_pool2d_dropout``); in evaluation without gradients a
-    convolution, the 2-D batch norm after it and a ReLU after that run as one convolution
-    (``Conv2d.forward_batch_norm``).  Each gives the same result to rounding.  An OrderedDict
+    convolution, the 2-D batch norm after it, a ReLU and a 2x2 max-pool after that run as one
+    convolution (``Conv2d.forward_batch_norm``).  Each gives the same result to rounding.  An OrderedDict
     gives custom names instead.  Supports ``len``, iteration and indexing (a slice
     returns a Sequential that keeps the original names).
     """

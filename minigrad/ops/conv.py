@@ -271,6 +271,27 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto", relu=F
     return y
 
 
+def conv2d_max_pool2x2(x, w, b=None, stride=1, padding=0, groups=1, relu=False):
+    """``max_pool2d(conv2d(x, w, b, stride, padding, groups, relu=relu), 2)`` for evaluation
+    without gradients (``Conv2d.forward_batch_norm`` uses it): where conv2d would pick
+    Winograd, one pass does it all (:func:`~minigrad.ops.winograd.winograd_conv2d_max_pool`);
+    elsewhere the two ops run one after the other."""
+    from ..autograd import is_grad_enabled
+    from ..tensor import Tensor
+    from .pool import max_pool2d
+    from .winograd import winograd_applies, winograd_conv2d_max_pool
+
+    tensors = [t for t in (x, w, b) if isinstance(t, Tensor)]
+    if is_grad_enabled() and any(t.requires_grad for t in tensors):
+        raise RuntimeError("conv2d_max_pool2x2 has no backward: call it under minigrad.no_grad()")
+    x_shape, w_shape = tuple(x.shape), tuple(w.shape)
+    applies = groups == 1 and winograd_applies(w_shape, stride, padding)
+    if _auto_algorithm(x_shape, w_shape, stride, padding, groups, applies) != "winograd":
+        return max_pool2d(conv2d(x, w, b, stride, padding, groups, relu=relu), 2)
+    arrays = [t.data if isinstance(t, Tensor) else t for t in (x, w, b)]
+    return Tensor(winograd_conv2d_max_pool(*arrays, padding, relu), _copy=False)
+
+
 def _auto_algorithm(x_shape, w_shape, stride, padding, groups, winograd_applies):
     """The algorithm ``conv2d(algorithm="auto")`` uses for these shapes (see conv2d)."""
     if len(x_shape) != 4 or len(w_shape) != 4:

@@ -67,20 +67,8 @@ class WinogradConv2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, padding, relu=False):
-        _check_conv_inputs(x, w, b)
-        _, pad, _, OH, OW = conv2d_geometry(x.shape, w.shape, 1, padding)
-        K = transforms_for(w.shape, OH, OW)
-        (N, C), O = x.shape[:2], w.shape[0]
-        TH, TW = K.tile_counts(OH, OW)
-        x = np.ascontiguousarray(x)
-        U = K.filter_transform(w)
-        bias = b if b is not None else np.empty(0, x.dtype)
-        y = np.empty((N, O, OH, OW), x.dtype)
-        chunks = image_chunks(N, U.shape[0] * max(C, O) * TH * TW * x.itemsize)
-        for n0, n1 in chunks:
-            M = np.matmul(U, K.input_transform(x[n0:n1], pad, TH, TW))   # the K GEMMs
-            y[n0:n1] = K.output_transform(M, bias, n1 - n0, OH, OW, TH, TW, relu)
-        ctx.transforms, ctx.geometry, ctx.chunks, ctx.has_bias = K, (pad, TH, TW), chunks, b is not None
+        y, x, U, K, geometry, chunks = _forward(x, w, b, padding, relu, pool=False)
+        ctx.transforms, ctx.geometry, ctx.chunks, ctx.has_bias = K, geometry, chunks, b is not None
         ctx.x_shape = x.shape
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, U, y if relu else None)
         return y
@@ -105,3 +93,28 @@ class WinogradConv2d(Function):
         gw = K.filter_adjoint(dU) if need_w else None
         gb = gy.sum(axis=(0, 2, 3)) if need_b and ctx.has_bias else None
         return gx, gw, gb, None
+
+
+def _forward(x, w, b, padding, relu, pool):
+    """WinogradConv2d's forward on arrays, optionally 2x2 max-pooled: y and what backward keeps."""
+    _check_conv_inputs(x, w, b)
+    _, pad, _, OH, OW = conv2d_geometry(x.shape, w.shape, 1, padding)
+    K = transforms_for(w.shape, OH, OW)
+    (N, C), O = x.shape[:2], w.shape[0]
+    TH, TW = K.tile_counts(OH, OW)
+    x = np.ascontiguousarray(x)
+    U = K.filter_transform(w)
+    bias = b if b is not None else np.empty(0, x.dtype)
+    y = np.empty((N, O, OH // 2, OW // 2) if pool else (N, O, OH, OW), x.dtype)
+    chunks = image_chunks(N, U.shape[0] * max(C, O) * TH * TW * x.itemsize)
+    for n0, n1 in chunks:
+        M = np.matmul(U, K.input_transform(x[n0:n1], pad, TH, TW))   # the K GEMMs
+        y[n0:n1] = K.output_transform(M, bias, n1 - n0, OH, OW, TH, TW, relu, pool)
+    return y, x, U, K, (pad, TH, TW), chunks
+
+
+def winograd_conv2d_max_pool(x, w, b, padding, relu=False):
+    """max_pool2d(conv2d(x, w, b, padding=padding, relu=relu), 2) by Winograd with the pooling
+    in the output transform, for evaluation: NumPy arrays in and out, no gradient.  Only the
+    window maxima are written, a quarter of the convolution's output, and no pass reads it back."""
+    return _forward(x, w, b, padding, relu, pool=True)[0]
