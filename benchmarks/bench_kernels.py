@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, ".."), HERE]
 from minigrad import kernels as K  # noqa: E402
-from minigrad.kernels import winograd as WG  # noqa: E402
+from minigrad.kernels.winograd import F2x2_3x3 as WG  # noqa: E402
 from suite import stream_copy  # noqa: E402
 
 # (C_in, H, C_out, k, pad) for each conv; each is followed by a 2x2 max pool.

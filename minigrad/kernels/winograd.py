@@ -32,6 +32,11 @@ over channels with ``prange``: a channel's planes, in every image, are handled b
 one thread, which writes its rows of V or M in order, and the scatter-adds of
 ``input_adjoint`` never race.  The 4x4 transforms are written out as sums and
 differences: the transforms need no multiplications.
+
+The output transform and its adjoint are written once for any m x m output tile
+(``output_transform_tiles``, ``output_adjoint_tiles``: winograd6.py's algorithms use
+them too), and a :class:`Transforms` object bundles one algorithm's matrices and
+kernels for ``ops/winograd.py``: this file's is ``F2x2_3x3``.
 """
 import numpy as np
 from numba import njit, prange
@@ -40,39 +45,6 @@ from numba import njit, prange
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
 AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
-
-
-def tile_counts(OH, OW):
-    """Tiles per image along each axis: ceil(OH / 2), ceil(OW / 2)."""
-    return (OH + 1) // 2, (OW + 1) // 2
-
-
-# vec(G g G^T) = (G kron G) vec(g) for row-major vec: the filter transform as one (16, 9) matrix
-_GG = np.kron(G, G)
-
-
-def filter_transform(w):
-    """U = G g G^T for every filter: w (O, C, 3, 3) -> U (16, O, C), in w's dtype."""
-    return filter_transform_with(w, _GG)
-
-
-def filter_adjoint(dU):
-    """The adjoint of filter_transform: dU (16, O, C) -> dw = G^T dU G, (O, C, 3, 3)."""
-    return filter_adjoint_with(dU, _GG)
-
-
-def filter_transform_with(w, GG):
-    """The filter transform of any F(m x m, r x r) given GG = G kron G, (K, r*r):
-    w (O, C, r, r) -> U (K, O, C)."""
-    O, C = w.shape[:2]
-    return np.ascontiguousarray((w.reshape(O * C, -1) @ GG.T.astype(w.dtype)).T).reshape(-1, O, C)
-
-
-def filter_adjoint_with(dU, GG):
-    """The adjoint of filter_transform_with: dU (K, O, C) -> dw (O, C, r, r)."""
-    K, O, C = dU.shape
-    r = int(round(np.sqrt(GG.shape[1])))
-    return (dU.reshape(K, O * C).T @ GG.astype(dU.dtype)).reshape(O, C, r, r)
 
 
 @njit(parallel=True, cache=True)
@@ -136,17 +108,6 @@ def input_adjoint(dV, N, H, W, pad, TH, TW):
     return dx
 
 
-# Each tile's output (a, b) = sum over (i, j) of A^T[a, i] A^T[b, j] M[4i + j]: a (4, 16) matrix.
-_AT_KRON_AT = np.kron(AT, AT)
-
-
-def output_transform(M, bias, N, OH, OW, TH, TW, relu=False, pool=False):
-    """y[n, o] = A^T M[t] A for every tile (the 2x2 outputs it covers), plus bias[o], then
-    max(y, 0) if ``relu`` and a 2x2 max-pool if ``pool``: M (16, O, N*TH*TW) -> y (N, O, OH, OW),
-    or (N, O, OH // 2, OW // 2) pooled.  ``bias`` may be empty."""
-    return output_transform_tiles(M, _AT_KRON_AT.astype(M.dtype), bias, relu, pool, 2, N, OH, OW, TH, TW)
-
-
 @njit(parallel=True, cache=True)
 def output_transform_tiles(M, coef, bias, relu, pool, m, N, OH, OW, TH, TW):
     """The output transform of any Winograd F(m x m, r x r) (this file's and winograd6.py's):
@@ -200,17 +161,6 @@ def output_transform_tiles(M, coef, bias, relu, pool, m, N, OH, OW, TH, TW):
     return y
 
 
-# dM[t] = A g A^T is linear in the tile's four gradients (g00, g01, g10, g11), and as the adjoint
-# of the output transform its (16, 4) matrix is that transform's matrix transposed.
-_A_KRON_A = np.ascontiguousarray(_AT_KRON_AT.T)
-
-
-def output_adjoint(gy, TH, TW):
-    """The adjoint of output_transform (without the bias): dM[t] = A g A^T for each tile's
-    2x2 block g of gy (zero past an odd edge): gy (N, O, OH, OW) -> dM (16, O, N*TH*TW)."""
-    return output_adjoint_tiles(gy, _A_KRON_A.astype(gy.dtype), 2, TH, TW)
-
-
 @njit(parallel=True, cache=True)
 def output_adjoint_tiles(gy, coef, m, TH, TW):
     """The adjoint of output_transform_tiles: coef = A kron A, (K, m*m).
@@ -257,6 +207,8 @@ class Transforms:
     def __init__(self, name, m, r, BT, G, AT, input_transform, input_adjoint):
         self.name, self.m, self.r, self.BT, self.G, self.AT = name, m, r, BT, G, AT
         self.K = BT.shape[0] ** 2
+        # vec(G g G^T) = (G kron G) vec(g) for row-major vec: the filter transform as a (K, r*r)
+        # matrix; likewise each tile's m*m outputs from its K values, (m*m, K), and the adjoint
         self._GG, self._out = np.kron(G, G), np.kron(AT, AT)
         self._out_adjoint = np.ascontiguousarray(self._out.T)
         self._input_transform, self._input_adjoint = input_transform, input_adjoint
@@ -265,13 +217,18 @@ class Transforms:
         return f"Transforms({self.name})"
 
     def tile_counts(self, OH, OW):
+        """Tiles per image along each axis: ceil(OH / m), ceil(OW / m)."""
         return -(-OH // self.m), -(-OW // self.m)
 
     def filter_transform(self, w):
-        return filter_transform_with(w, self._GG)
+        """U = G g G^T for every filter: w (O, C, r, r) -> U (K, O, C), in w's dtype."""
+        O, C = w.shape[:2]
+        return np.ascontiguousarray((w.reshape(O * C, -1) @ self._GG.T.astype(w.dtype)).T).reshape(-1, O, C)
 
     def filter_adjoint(self, dU):
-        return filter_adjoint_with(dU, self._GG)
+        """The adjoint of filter_transform: dU (K, O, C) -> dw = G^T dU G, (O, C, r, r)."""
+        K, O, C = dU.shape
+        return (dU.reshape(K, O * C).T @ self._GG.astype(dU.dtype)).reshape(O, C, self.r, self.r)
 
     def input_transform(self, x, pad, TH, TW):
         return self._input_transform(x, pad, TH, TW)
@@ -280,9 +237,14 @@ class Transforms:
         return self._input_adjoint(dV, N, H, W, pad, TH, TW)
 
     def output_transform(self, M, bias, N, OH, OW, TH, TW, relu=False, pool=False):
+        """y[n, o] = A^T M[t] A for every tile, plus bias[o] (``bias`` may be empty), then
+        max(y, 0) if ``relu`` and a 2x2 max-pool if ``pool``: M (K, O, N*TH*TW) ->
+        y (N, O, OH, OW), or (N, O, OH // 2, OW // 2) pooled."""
         return output_transform_tiles(M, self._out.astype(M.dtype), bias, relu, pool, self.m, N, OH, OW, TH, TW)
 
     def output_adjoint(self, gy, TH, TW):
+        """The adjoint of output_transform (without bias, ReLU or pooling): dM[t] = A g A^T
+        for each tile's m x m block g of gy (zero past the edge): gy -> dM (K, O, N*TH*TW)."""
         return output_adjoint_tiles(gy, self._out_adjoint.astype(gy.dtype), self.m, TH, TW)
 
 

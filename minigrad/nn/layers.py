@@ -110,7 +110,7 @@ class Conv2d(Module):
         output (N * O * OH * OW values): with fewer output pixels than weights per filter
         (one image, small maps) the layers run apart instead."""
         _check_ndim(f"Conv2d({self.in_channels}, {self.out_channels})", x, (4,), f"(N, {self.in_channels}, H, W)")
-        if x.shape[0] * x.shape[2] * x.shape[3] < self.weight[0].size:
+        if x.shape[0] * x.shape[2] * x.shape[3] < math.prod(self.weight.shape[1:]):
             y = batch_norm.forward_relu(self(x)) if relu else batch_norm(self(x))
             return F.max_pool2d(y, 2) if pool else y
         scale, shift = batch_norm.scale_and_shift()

@@ -388,10 +388,10 @@ def _fused(modules, i):
 
     Three patterns fuse: a convolution then a 2-D batch norm (and a ReLU and a 2x2 max-pool
     after it, if any), in evaluation without gradients, as one convolution with the batch
-    norm folded into its filters; a layer that offers ``forward_relu`` (batch norm) then a plain ReLU; and one
-    that offers ``forward_dropout`` (max-pool) then a plain dropout.  Never when a layer has
-    hooks that expect to see the layers apart (summaries, layer captures, guided backprop).
-    """
+    norm folded into its filters; a layer that offers ``forward_relu`` (batch norm) then a
+    plain ReLU; and one that offers ``forward_dropout`` (max-pool) then a plain dropout.
+    Never when a layer has hooks that expect to see the layers apart (summaries, layer
+    captures, guided backprop)."""
     from ..autograd import is_grad_enabled
 
     module, following, third = (modules[i:i + 3] + [None, None])[:3]
@@ -402,9 +402,9 @@ def _fused(modules, i):
         with_relu = third is not None and getattr(third, "is_plain_relu", False) and not _hooked(third)
         count = 3 if with_relu else 2
         pool = modules[i + count] if i + count < len(modules) else None
-        pool = pool is not None and getattr(pool, "is_max_pool_2x2", False) and not _hooked(pool)
+        pooled = pool is not None and getattr(pool, "is_max_pool_2x2", False) and not _hooked(pool)
         relu = following.includes_relu or with_relu
-        return (lambda x: module.forward_batch_norm(x, following, relu, pool)), count + (1 if pool else 0)
+        return (lambda x: module.forward_batch_norm(x, following, relu, pooled)), count + (1 if pooled else 0)
     if hasattr(module, "forward_relu") and getattr(following, "is_plain_relu", False):
         return module.forward_relu, 2
     if hasattr(module, "forward_dropout") and getattr(following, "is_plain_dropout", False):
@@ -421,8 +421,8 @@ class Sequential(ModuleList):
     over the activations instead of two, each way), and so does a max-pool directly followed
     by a ``Dropout`` (``F.max_pool2d_dropout``); in evaluation without gradients a
     convolution, the 2-D batch norm after it, a ReLU and a 2x2 max-pool after that run as one
-    convolution (``Conv2d.forward_batch_norm``).  Each gives the same result to rounding.  An OrderedDict
-    gives custom names instead.  Supports ``len``, iteration and indexing (a slice
+    convolution (``Conv2d.forward_batch_norm``).  Each gives the same result to rounding.
+    An OrderedDict gives custom names instead.  Supports ``len``, iteration and indexing (a slice
     returns a Sequential that keeps the original names).
     """
 
