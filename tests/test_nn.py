@@ -442,6 +442,8 @@ def test_sequential_folds_batch_norm_into_the_convolution_in_evaluation(batch, s
 def test_sequential_runs_a_winograd_conv_block_as_one_op_in_evaluation(monkeypatch):
     """conv (64 channels: Winograd) -> batch norm -> ReLU -> 2x2 max-pool in evaluation: the
     pooling happens in the convolution's output pass, with the layers' result."""
+    from minigrad.ops.conv import _auto_algorithm
+
     minigrad.manual_seed(0)
     rng = np.random.default_rng(5)
     net = nn.Sequential(nn.Conv2d(64, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
@@ -450,7 +452,6 @@ def test_sequential_runs_a_winograd_conv_block_as_one_op_in_evaluation(monkeypat
     net[1].running_var[...] = rng.uniform(0.2, 3.0, 8)
     net.eval()
     x = Tensor(rng.standard_normal((9, 64, 16, 15)).astype(np.float32))
-    from minigrad.ops.conv import _auto_algorithm
     assert _auto_algorithm(x.shape, net[0].weight.shape, 1, 1, 1, True) == "winograd"
     apart = x
     for layer in net:

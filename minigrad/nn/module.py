@@ -27,6 +27,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from ..autograd import is_grad_enabled
 from ..tensor import Tensor
 
 
@@ -392,8 +393,6 @@ def _fused(modules, i):
     plain ReLU; and one that offers ``forward_dropout`` (max-pool) then a plain dropout.
     Never when a layer has hooks that expect to see the layers apart (summaries, layer
     captures, guided backprop)."""
-    from ..autograd import is_grad_enabled
-
     module, following, third = (modules[i:i + 3] + [None, None])[:3]
     if following is None or _hooked(module) or _hooked(following):
         return None, 1
