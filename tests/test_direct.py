@@ -209,6 +209,27 @@ def test_depthwise_kernels_match_reference(x_shape, m, kernel, stride, pad_h, pa
                     *R.direct_conv2d_backward(gy, x, w, stride, pad_h, pad_w, True, True))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape,w_shape,stride,pad", [((2, 1, 9, 8), (4, 1, 5, 5), 1, 2),   # a first layer, odd rows
+                                                        ((3, 4, 6, 7), (4, 1, 3, 3), 1, 1),   # depthwise
+                                                        ((2, 2, 7, 7), (3, 2, 3, 3), 2, 1)])  # strided: ReLU only
+def test_direct_forward_with_relu_and_pooling_matches_reference(x_shape, w_shape, stride, pad, dtype):
+    x, w, b = rand(*x_shape, seed=35, dtype=dtype), rand(*w_shape, seed=36, dtype=dtype), rand(w_shape[0], seed=37,
+                                                                                                dtype=dtype)
+    expected = np.maximum(R.direct_conv2d_forward(x, w, b, stride, pad, pad), 0)
+    np.testing.assert_allclose(KD.direct_conv2d_forward(x, w, b, stride, pad, pad, relu=True), expected, **tol(dtype))
+    if stride != 1:
+        with pytest.raises(ValueError, match="pooling in the same pass needs stride 1"):
+            KD.direct_conv2d_forward(x, w, b, stride, pad, pad, pool=True)
+        return
+    N, O, OH, OW = expected.shape
+    PH, PW = OH // 2, OW // 2          # floor mode: an odd last row or column drops
+    pooled = KD.direct_conv2d_forward(x, w, b, stride, pad, pad, relu=True, pool=True)
+    assert pooled.shape == (N, O, PH, PW)
+    windows = expected[:, :, :2 * PH, :2 * PW].reshape(N, O, PH, 2, PW, 2)
+    np.testing.assert_allclose(pooled, windows.max(axis=(3, 5)), **tol(dtype))
+
+
 def _grouped_reference(x, w, b, gy, stride, pad_h, pad_w):
     """y, gx, gw of a grouped convolution, group by group, by the reference im2col / col2im."""
     C, (O, Cg, kh, kw) = x.shape[1], w.shape

@@ -121,7 +121,7 @@ def test_winograd_picks_4x4_tiles_where_they_pay():
 
 
 @pytest.mark.parametrize("x_shape,w_shape", [((9, 64, 16, 15), (6, 64, 3, 3)),   # Winograd: pooled in its pass
-                                              ((2, 3, 7, 6), (4, 3, 3, 3))])      # direct loops, then a pool
+                                              ((2, 3, 7, 6), (4, 3, 3, 3))])      # direct loops: pooled too
 def test_conv2d_max_pool2x2_is_max_pool_of_conv2d(x_shape, w_shape):
     from minigrad.ops.conv import _auto_algorithm, conv2d_max_pool2x2
 

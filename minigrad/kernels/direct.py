@@ -40,11 +40,11 @@ FAST = {"reassoc", "contract"}
 
 
 @njit(parallel=True, cache=True, fastmath=FAST)
-def _forward_kernel(x, w, b, s, ph, pw, y):
+def _forward_kernel(x, w, b, s, ph, pw, relu, pool, y, OH, OW):
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     Og = O // (C // Cg)          # output channels per group
-    OH, OW = y.shape[2], y.shape[3]
+    zero = x.dtype.type(0)
     Hp, Wp = H + 2 * ph, W + 2 * pw
     # Row t of a padded plane starts at t*Wp: at stride 1, output (oh, ow) of tap (i, j) reads
     # flat position oh*Wp + ow + (i*Wp + j).  Computing the output Wp wide (the last Wp - OW
@@ -68,8 +68,17 @@ def _forward_kernel(x, w, b, s, ph, pw, y):
                             wv, src = w[o, cc, i, j], xp[c0 + cc, i * Wp + j:]
                             for t in range(L):
                                 acc[t] += wv * src[t]
+                if pool:             # evaluation: only each 2x2 window's maximum (ReLU commutes with max)
+                    for p in range(OH // 2):
+                        r0, r1, out = acc[2 * p * Wp:], acc[(2 * p + 1) * Wp:], y[n, o, p]
+                        for q in range(OW // 2):
+                            v = max(max(r0[2 * q], r0[2 * q + 1]), max(r1[2 * q], r1[2 * q + 1]))
+                            out[q] = max(v, zero) if relu else v
+                    continue
                 for oh in range(OH):
-                    y[n, o, oh] = acc[oh * Wp:oh * Wp + OW]
+                    row, out = acc[oh * Wp:], y[n, o, oh]
+                    for ow in range(OW):
+                        out[ow] = max(row[ow], zero) if relu else row[ow]
             else:                    # strided: row by row
                 for oh in range(OH):
                     acc[:] = b[o]
@@ -79,7 +88,8 @@ def _forward_kernel(x, w, b, s, ph, pw, y):
                                 wv, src = w[o, cc, i, j], xp[c0 + cc, (oh * s + i) * Wp + j:]
                                 for ow in range(OW):
                                     acc[ow] += wv * src[ow * s]
-                    y[n, o, oh] = acc[:OW]
+                    for ow in range(OW):
+                        y[n, o, oh, ow] = max(acc[ow], zero) if relu else acc[ow]
 
 
 @njit(parallel=True, cache=True, fastmath=FAST)
@@ -136,14 +146,18 @@ def _check(op, x, w, stride, pad_h, pad_w):
     return sh, OH, OW
 
 
-def direct_conv2d_forward(x, w, b, stride, pad_h, pad_w):
-    """y (N, O, OH, OW) of the grouped convolution above, G = C / w.shape[1]; b (O,) or None."""
+def direct_conv2d_forward(x, w, b, stride, pad_h, pad_w, relu=False, pool=False):
+    """y (N, O, OH, OW) of the grouped convolution above, G = C / w.shape[1]; b (O,) or None.
+    ``relu``: max(y, 0) as it is written.  ``pool`` (stride 1, for evaluation): a 2x2 max-pool
+    in the same pass, y (N, O, OH // 2, OW // 2), of which only the window maxima are written."""
     x = as_float_array("direct_conv2d", "x", x)
     w = as_float_array("direct_conv2d", "w", w).astype(x.dtype, copy=False)
     s, OH, OW = _check("direct_conv2d", x, w, stride, pad_h, pad_w)
-    y = np.empty((x.shape[0], w.shape[0], OH, OW), x.dtype)
+    if pool and s != 1:
+        raise ValueError(f"direct_conv2d: pooling in the same pass needs stride 1, got {stride}")
+    y = np.empty((x.shape[0], w.shape[0], *((OH // 2, OW // 2) if pool else (OH, OW))), x.dtype)
     bias = np.zeros(w.shape[0], x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
-    _forward_kernel(x, w, bias, s, pad_h, pad_w, y)
+    _forward_kernel(x, w, bias, s, pad_h, pad_w, relu, pool, y, OH, OW)
     return y
 
 

@@ -108,57 +108,87 @@ def input_adjoint(dV, N, H, W, pad, TH, TW):
     return dx
 
 
+@njit(cache=True)
+def place_tiles(q, y, o, relu, pool, m, OH, OW, TH, TW):
+    """Write output channel o of y from q[m*a + b, t], output (a, b) of tile t (the output
+    transform's result for that channel): max(q, 0) first if ``relu``; with ``pool`` (m
+    even, so every 2x2 window lies inside one tile) only each window's maximum, to y
+    (N, O, OH // 2, OW // 2).  Outputs past the edge are dropped."""
+    N = y.shape[0]
+    if relu:
+        zero = q.dtype.type(0)
+        for r in range(m * m):
+            for t in range(q.shape[1]):
+                q[r, t] = max(q[r, t], zero)
+    if pool:                                            # window (p, pq) = outputs 2p.., 2pq..
+        h, PH, PW = m // 2, y.shape[2], y.shape[3]
+        for n in range(N):
+            for ti in range(TH):
+                t0 = (n * TH + ti) * TW
+                for a in range(min(h, PH - h * ti)):
+                    for tj in range(TW):
+                        for j in range(min(h, PW - h * tj)):
+                            k, t = 2 * a * m + 2 * j, t0 + tj
+                            y[n, o, h * ti + a, h * tj + j] = max(max(q[k, t], q[k + 1, t]),
+                                                                  max(q[k + m, t], q[k + m + 1, t]))
+        return
+    plane = np.empty((m * TH, m * TW), q.dtype)
+    for n in range(N):
+        for ti in range(TH):
+            t0 = (n * TH + ti) * TW
+            for a in range(m):
+                out = plane[m * ti + a]
+                for tj in range(TW):
+                    for j in range(m):
+                        out[m * tj + j] = q[m * a + j, t0 + tj]
+        y[n, o] = plane[:OH, :OW]
+
+
+@njit(cache=True)
+def gather_tiles(gy, o, m, TH, TW):
+    """The adjoint's first step for output channel o: q[m*a + b, t] = gy[n, o, m ti + a,
+    m tj + b] for tile t = (n*TH + ti)*TW + tj, zero past the edge: (m*m, N*TH*TW)."""
+    N, _, OH, OW = gy.shape
+    g = np.zeros((m * TH, m * TW), gy.dtype)            # one plane, zero-padded to whole tiles
+    q = np.empty((m * m, N * TH * TW), gy.dtype)
+    for n in range(N):
+        g[:OH, :OW] = gy[n, o]
+        for ti in range(TH):
+            t0 = (n * TH + ti) * TW
+            for a in range(m):
+                row = g[m * ti + a]
+                for tj in range(TW):
+                    for j in range(m):
+                        q[m * a + j, t0 + tj] = row[m * tj + j]
+    return q
+
+
+def output_shape(M, N, OH, OW, pool):
+    """The output transform's result: (N, O, OH, OW), or (N, O, OH // 2, OW // 2) pooled."""
+    return (N, M.shape[1], OH // 2, OW // 2) if pool else (N, M.shape[1], OH, OW)
+
+
 @njit(parallel=True, cache=True)
-def output_transform_tiles(M, coef, bias, relu, pool, m, N, OH, OW, TH, TW):
-    """The output transform of any Winograd F(m x m, r x r) (this file's and winograd6.py's):
-    coef = A^T kron A^T, (m*m, K) for K rows of M; tile t covers outputs m*ti.., m*tj..
+def output_transform_tiles(M, coef, bias, relu, pool, m, OH, OW, TH, TW, y):
+    """The output transform of any Winograd F(m x m, r x r), into y: coef = A^T kron A^T,
+    (m*m, K) for K rows of M; tile t covers outputs m*ti.., m*tj..
 
     Output (a, b) of a tile is sum over k of coef[m*a + b, k] M[k]: per output channel,
     m*m accumulations over M's contiguous rows (vectorisable), into q, then each tile's
-    values put in place.  A ReLU after the convolution costs nothing here: q is in cache.
-    Nor does a 2x2 max-pool (evaluation): with m even every window lies inside one tile, so
-    only the window maxima are written (a quarter of the output)."""
+    values put in place (place_tiles, which also applies a ReLU or a 2x2 max-pool while q
+    is in cache: with pooling only the window maxima are written, a quarter of the output)."""
     O = M.shape[1]
-    T1 = TH * TW
-    PH, PW = (OH // 2, OW // 2) if pool else (OH, OW)
-    y = np.empty((N, O, PH, PW), M.dtype)
-    zero = M.dtype.type(0)
-    h = m // 2
     for o in prange(O):
         b = bias[o] if bias.shape[0] == O else 0.0
-        q = np.empty((m * m, N * T1), M.dtype)          # q[m*a + b, t]: output (a, b) of tile t
+        q = np.empty((m * m, M.shape[2]), M.dtype)      # q[m*a + b, t]: output (a, b) of tile t
         for r in range(m * m):
             q[r] = b
             for k in range(coef.shape[1]):
                 c, row = coef[r, k], M[k, o]
                 if c != 0:
-                    for t in range(N * T1):
+                    for t in range(M.shape[2]):
                         q[r, t] += c * row[t]
-            if relu:
-                for t in range(N * T1):
-                    q[r, t] = max(q[r, t], zero)
-        if pool:                                        # window (p, pq) = outputs 2p.., 2pq..
-            for n in range(N):
-                for ti in range(TH):
-                    t0 = (n * TH + ti) * TW
-                    for a in range(min(h, PH - h * ti)):
-                        for tj in range(TW):
-                            for j in range(min(h, PW - h * tj)):
-                                k, t = 2 * a * m + 2 * j, t0 + tj
-                                y[n, o, h * ti + a, h * tj + j] = max(max(q[k, t], q[k + 1, t]),
-                                                                      max(q[k + m, t], q[k + m + 1, t]))
-        else:
-            plane = np.empty((m * TH, m * TW), M.dtype)
-            for n in range(N):
-                for ti in range(TH):
-                    t0 = (n * TH + ti) * TW
-                    for a in range(m):
-                        out = plane[m * ti + a]
-                        for tj in range(TW):
-                            for j in range(m):
-                                out[m * tj + j] = q[m * a + j, t0 + tj]
-                y[n, o] = plane[:OH, :OW]               # drop what lies past the edge
-    return y
+        place_tiles(q, y, o, relu, pool, m, OH, OW, TH, TW)
 
 
 @njit(parallel=True, cache=True)
@@ -168,33 +198,23 @@ def output_adjoint_tiles(gy, coef, m, TH, TW):
     For speed the work is split in two passes per output channel: gather each tile's m*m
     gradients into contiguous rows (q), then build each of the K rows of dM as one
     contiguous run, vectorisable loops over all the tiles."""
-    N, O, OH, OW = gy.shape
-    T1 = TH * TW                                        # tiles per image
-    dM = np.empty((coef.shape[0], O, N * T1), gy.dtype)
+    N, O = gy.shape[:2]
+    T = N * TH * TW
+    dM = np.empty((coef.shape[0], O, T), gy.dtype)
     for o in prange(O):
-        g = np.zeros((m * TH, m * TW), gy.dtype)        # one plane, zero-padded to whole tiles
-        q = np.empty((m * m, N * T1), gy.dtype)         # q[m*a + b, t] = g[m ti + a, m tj + b]
-        for n in range(N):
-            g[:OH, :OW] = gy[n, o]
-            for ti in range(TH):
-                t0 = (n * TH + ti) * TW
-                for a in range(m):
-                    row = g[m * ti + a]
-                    for tj in range(TW):
-                        for j in range(m):
-                            q[m * a + j, t0 + tj] = row[m * tj + j]
+        q = gather_tiles(gy, o, m, TH, TW)
         for k in range(coef.shape[0]):
             out = dM[k, o]
             if m == 2:                                  # F(2x2, .): one pass of four terms
                 c0, c1, c2, c3 = coef[k, 0], coef[k, 1], coef[k, 2], coef[k, 3]
-                for t in range(N * T1):
+                for t in range(T):
                     out[t] = c0 * q[0, t] + c1 * q[1, t] + c2 * q[2, t] + c3 * q[3, t]
                 continue
             out[:] = 0
             for j in range(m * m):
                 c = coef[k, j]
                 if c != 0:
-                    for t in range(N * T1):
+                    for t in range(T):
                         out[t] += c * q[j, t]
     return dM
 
@@ -204,8 +224,11 @@ class Transforms:
     K = (m + r - 1)^2 GEMMs, and the six transforms with the signatures of this file's
     F(2x2, 3x3) functions (``input_transform`` and ``input_adjoint`` are given so)."""
 
-    def __init__(self, name, m, r, BT, G, AT, input_transform, input_adjoint):
+    def __init__(self, name, m, r, BT, G, AT, input_transform, input_adjoint, output_kernels=None):
         self.name, self.m, self.r, self.BT, self.G, self.AT = name, m, r, BT, G, AT
+        # hand-written output transform and adjoint, (M, bias, relu, pool, OH, OW, TH, TW, y)
+        # and (gy, TH, TW); None: the kernels for any tile size with A^T kron A^T's coefficients
+        self._output_kernels = output_kernels
         self.K = BT.shape[0] ** 2
         # vec(G g G^T) = (G kron G) vec(g) for row-major vec: the filter transform as a (K, r*r)
         # matrix; likewise each tile's m*m outputs from its K values, (m*m, K), and the adjoint
@@ -236,16 +259,23 @@ class Transforms:
     def input_adjoint(self, dV, N, H, W, pad, TH, TW):
         return self._input_adjoint(dV, N, H, W, pad, TH, TW)
 
-    def output_transform(self, M, bias, N, OH, OW, TH, TW, relu=False, pool=False):
+    def output_transform(self, M, bias, N, OH, OW, TH, TW, relu=False, pool=False, out=None):
         """y[n, o] = A^T M[t] A for every tile, plus bias[o] (``bias`` may be empty), then
         max(y, 0) if ``relu`` and a 2x2 max-pool if ``pool``: M (K, O, N*TH*TW) ->
-        y (N, O, OH, OW), or (N, O, OH // 2, OW // 2) pooled."""
-        return output_transform_tiles(M, self._out.astype(M.dtype), bias, relu, pool, self.m, N, OH, OW, TH, TW)
+        y (N, O, OH, OW), or (N, O, OH // 2, OW // 2) pooled; written into ``out`` if given."""
+        y = np.empty(output_shape(M, N, OH, OW, pool), M.dtype) if out is None else out
+        if self._output_kernels is None:
+            output_transform_tiles(M, self._out.astype(M.dtype), bias, relu, pool, self.m, OH, OW, TH, TW, y)
+        else:
+            self._output_kernels[0](M, bias, relu, pool, OH, OW, TH, TW, y)
+        return y
 
     def output_adjoint(self, gy, TH, TW):
         """The adjoint of output_transform (without bias, ReLU or pooling): dM[t] = A g A^T
         for each tile's m x m block g of gy (zero past the edge): gy -> dM (K, O, N*TH*TW)."""
-        return output_adjoint_tiles(gy, self._out_adjoint.astype(gy.dtype), self.m, TH, TW)
+        if self._output_kernels is None:
+            return output_adjoint_tiles(gy, self._out_adjoint.astype(gy.dtype), self.m, TH, TW)
+        return self._output_kernels[1](gy, TH, TW)
 
 
 F2x2_3x3 = Transforms("F(2x2, 3x3)", 2, 3, BT, G, AT, input_transform, input_adjoint)

@@ -33,7 +33,7 @@ its adjoint are winograd.py's m x m tile kernels.
 import numpy as np
 from numba import njit, prange
 
-from .winograd import Transforms
+from .winograd import Transforms, gather_tiles, place_tiles
 
 BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
@@ -122,6 +122,64 @@ def input_adjoint(dV, N, H, W, pad, TH, TW, m):
     return dx
 
 
+@njit(parallel=True, cache=True)
+def output_transform_4x4(M, bias, relu, pool, OH, OW, TH, TW, y):
+    """F(4x4, 3x3)'s output transform, y = A^T M[t] A per tile, as two passes of sums and
+    differences: R = A^T M (each column of the 6x6 tile), then R A (each row of R).
+
+    With s = m1 + m2, d = m1 - m2, S = m3 + m4, D = m3 - m4, A^T's four rows applied to
+    m0..m5 are m0 + s + S, d + 2D, s + 4S and d + 8D + m5: 10 operations for 6 values, so
+    100 a tile where the matrix A^T kron A^T (the generic kernel) costs 324."""
+    O, T = M.shape[1], M.shape[2]
+    two, four, eight = M.dtype.type(2), M.dtype.type(4), M.dtype.type(8)
+    for o in prange(O):
+        b = bias[o] if bias.shape[0] == O else M.dtype.type(0)
+        R = np.empty((24, T), M.dtype)                  # R[6a + j]: row a of A^T M, column j
+        for j in range(6):
+            m0, m1, m2, m3, m4, m5 = M[j, o], M[6 + j, o], M[12 + j, o], M[18 + j, o], M[24 + j, o], M[30 + j, o]
+            r0, r1, r2, r3 = R[j], R[6 + j], R[12 + j], R[18 + j]
+            for t in range(T):
+                s, d, S, D = m1[t] + m2[t], m1[t] - m2[t], m3[t] + m4[t], m3[t] - m4[t]
+                r0[t], r1[t], r2[t], r3[t] = m0[t] + s + S, d + two * D, s + four * S, d + eight * D + m5[t]
+        q = np.empty((16, T), M.dtype)                  # q[4a + b]: output (a, b) of each tile
+        for a in range(4):
+            m0, m1, m2, m3, m4, m5 = R[6 * a], R[6 * a + 1], R[6 * a + 2], R[6 * a + 3], R[6 * a + 4], R[6 * a + 5]
+            q0, q1, q2, q3 = q[4 * a], q[4 * a + 1], q[4 * a + 2], q[4 * a + 3]
+            for t in range(T):
+                s, d, S, D = m1[t] + m2[t], m1[t] - m2[t], m3[t] + m4[t], m3[t] - m4[t]
+                q0[t], q1[t], q2[t], q3[t] = m0[t] + s + S + b, d + two * D + b, s + four * S + b, d + eight * D + m5[t] + b
+        place_tiles(q, y, o, relu, pool, 4, OH, OW, TH, TW)
+
+
+@njit(parallel=True, cache=True)
+def output_adjoint_4x4(gy, TH, TW):
+    """The adjoint of output_transform_4x4, dM[t] = A g A^T per 4x4 block g of gy, as two
+    passes: Z = g A^T (each row of g), then A Z (each column of Z).
+
+    A's six rows applied to g0..g3 are g0, e + f, e - f, E + F, E - F, g3 with e = g0 + g2,
+    f = g1 + g3, E = g0 + 4 g2, F = 2 g1 + 8 g3."""
+    N, O = gy.shape[:2]
+    T = N * TH * TW
+    two, four, eight = gy.dtype.type(2), gy.dtype.type(4), gy.dtype.type(8)
+    dM = np.empty((36, O, T), gy.dtype)
+    for o in prange(O):
+        q = gather_tiles(gy, o, 4, TH, TW)              # q[4a + b]: gradient of output (a, b)
+        Z = np.empty((24, T), gy.dtype)                 # Z[6a + j]: row a of g A^T, column j
+        for a in range(4):
+            g0, g1, g2, g3 = q[4 * a], q[4 * a + 1], q[4 * a + 2], q[4 * a + 3]
+            z0, z1, z2, z3, z4, z5 = Z[6 * a], Z[6 * a + 1], Z[6 * a + 2], Z[6 * a + 3], Z[6 * a + 4], Z[6 * a + 5]
+            for t in range(T):
+                e, f, E, F = g0[t] + g2[t], g1[t] + g3[t], g0[t] + four * g2[t], two * g1[t] + eight * g3[t]
+                z0[t], z1[t], z2[t], z3[t], z4[t], z5[t] = g0[t], e + f, e - f, E + F, E - F, g3[t]
+        for j in range(6):
+            g0, g1, g2, g3 = Z[j], Z[6 + j], Z[12 + j], Z[18 + j]
+            z0, z1, z2, z3, z4, z5 = dM[j, o], dM[6 + j, o], dM[12 + j, o], dM[18 + j, o], dM[24 + j, o], dM[30 + j, o]
+            for t in range(T):
+                e, f, E, F = g0[t] + g2[t], g1[t] + g3[t], g0[t] + four * g2[t], two * g1[t] + eight * g3[t]
+                z0[t], z1[t], z2[t], z3[t], z4[t], z5[t] = g0[t], e + f, e - f, E + F, E - F, g3[t]
+    return dM
+
+
 def _with_step(m):
     """input_transform and input_adjoint for tiles m apart, with winograd.py's signatures."""
     return (lambda x, pad, TH, TW: input_transform(x, pad, TH, TW, m),
@@ -129,4 +187,5 @@ def _with_step(m):
 
 
 F2x2_5x5 = Transforms("F(2x2, 5x5)", 2, 5, BT, _SCALES @ _evaluation(5), _evaluation(2).T, *_with_step(2))
-F4x4_3x3 = Transforms("F(4x4, 3x3)", 4, 3, BT, _SCALES @ _evaluation(3), _evaluation(4).T, *_with_step(4))
+F4x4_3x3 = Transforms("F(4x4, 3x3)", 4, 3, BT, _SCALES @ _evaluation(3), _evaluation(4).T, *_with_step(4),
+                    output_kernels=(output_transform_4x4, output_adjoint_4x4))

@@ -274,9 +274,11 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto", relu=F
 def conv2d_max_pool2x2(x, w, b=None, stride=1, padding=0, groups=1, relu=False):
     """``max_pool2d(conv2d(x, w, b, stride, padding, groups, relu=relu), 2)`` for evaluation
     without gradients (``Conv2d.forward_batch_norm`` uses it): where conv2d would pick
-    Winograd, one pass does it all (:func:`~minigrad.ops.winograd.winograd_conv2d_max_pool`);
-    elsewhere the two ops run one after the other."""
+    Winograd, one pass does it all (:func:`~minigrad.ops.winograd.winograd_conv2d_max_pool`),
+    and so does the direct kernel at stride 1 (a network's first layer); elsewhere the two ops
+    run one after the other."""
     from ..autograd import is_grad_enabled
+    from ..kernels.direct import direct_conv2d_forward
     from ..tensor import Tensor
     from .pool import max_pool2d
     from .winograd import winograd_applies, winograd_conv2d_max_pool
@@ -286,10 +288,15 @@ def conv2d_max_pool2x2(x, w, b=None, stride=1, padding=0, groups=1, relu=False):
         raise RuntimeError("conv2d_max_pool2x2 has no backward: call it under minigrad.no_grad()")
     x_shape, w_shape = tuple(x.shape), tuple(w.shape)
     applies = groups == 1 and winograd_applies(w_shape, stride, padding)
-    if _auto_algorithm(x_shape, w_shape, stride, padding, groups, applies) != "winograd":
-        return max_pool2d(conv2d(x, w, b, stride, padding, groups, relu=relu), 2)
+    algorithm = _auto_algorithm(x_shape, w_shape, stride, padding, groups, applies)
     arrays = [t.data if isinstance(t, Tensor) else t for t in (x, w, b)]
-    return Tensor(winograd_conv2d_max_pool(*arrays, padding, relu), _copy=False)
+    if algorithm == "winograd":
+        return Tensor(winograd_conv2d_max_pool(*arrays, padding, relu), _copy=False)
+    if algorithm == "direct" and stride in (1, (1, 1), [1, 1]):
+        _check_conv_inputs(x, w, b, groups)
+        _, pad_h, pad_w, _, _ = conv2d_geometry(x_shape, w_shape, 1, padding)
+        return Tensor(direct_conv2d_forward(*arrays, 1, pad_h, pad_w, relu, pool=True), _copy=False)
+    return max_pool2d(conv2d(x, w, b, stride, padding, groups, relu=relu), 2)
 
 
 def _auto_algorithm(x_shape, w_shape, stride, padding, groups, winograd_applies):

@@ -109,7 +109,7 @@ def _forward(x, w, b, padding, relu, pool):
     chunks = image_chunks(N, U.shape[0] * max(C, O) * TH * TW * x.itemsize)
     for n0, n1 in chunks:
         M = np.matmul(U, K.input_transform(x[n0:n1], pad, TH, TW))   # the K GEMMs
-        y[n0:n1] = K.output_transform(M, bias, n1 - n0, OH, OW, TH, TW, relu, pool)
+        K.output_transform(M, bias, n1 - n0, OH, OW, TH, TW, relu, pool, out=y[n0:n1])
     return y, x, U, K, (pad, TH, TW), chunks
 
 
