@@ -10,7 +10,7 @@ fraction of that layer's forward GEMM, cols (N*OH*OW, C*k*k) @ w2d.T, which
 is the work the kernels exist to feed, and the bandwidth as a share of a
 parallel stream copy measured at the start (the most a memory-bound kernel can
 reach). Batch-norm rows use the shapes a BatchNorm2d after each conv would see;
-the 3x3 layers add the Winograd F(2x2, 3x3) transforms and their adjoints.
+the 3x3 layers add the transforms and adjoints of the Winograd algorithm conv2d picks.
 Timings only: nothing is asserted.
 """
 import argparse
@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, ".."), HERE]
 from minigrad import kernels as K  # noqa: E402
-from minigrad.kernels.winograd import F2x2_3x3 as WG  # noqa: E402
+from minigrad.ops.winograd import transforms_for  # noqa: E402
 from suite import stream_copy  # noqa: E402
 
 # (C_in, H, C_out, k, pad) for each conv; each is followed by a 2x2 max pool.
@@ -153,18 +153,21 @@ def bench_layer(C, H, O, k, pad, N, R, rng):
 
 
 def bench_winograd(x, y, pad, R, row):
-    """The four data-movement kernels of a Winograd 3x3 convolution: x -> V, M -> y, and back."""
-    N, _, H, W = x.shape
-    TH, TW = WG.tile_counts(H, W)
-    V = WG.input_transform(x, pad, TH, TW)
-    M = np.ascontiguousarray(np.broadcast_to(V[:, :1], (16, y.shape[1], V.shape[2])))
+    """The four data-movement kernels of a Winograd 3x3 convolution, in the algorithm conv2d
+    picks for the layer (F(4x4, 3x3) on 24x24 and 12x12, F(2x2, 3x3) on 6x6): x -> V, M -> y, and back."""
+    N, C, H, W = x.shape
+    t = transforms_for((y.shape[1], C, 3, 3), H, W)
+    TH, TW = t.tile_counts(H, W)
+    V = t.input_transform(x, pad, TH, TW)
+    M = np.ascontiguousarray(np.broadcast_to(V[:, :1], (t.K, y.shape[1], V.shape[2])))
     no_bias = np.zeros(0, x.dtype)
-    row("winograd input", x.shape, best_ms(lambda: WG.input_transform(x, pad, TH, TW), R), 0, x.nbytes + V.nbytes)
-    row("winograd input adj", V.shape, best_ms(lambda: WG.input_adjoint(V, N, H, W, pad, TH, TW), R), 0,
+    name = "F(4x4)" if t.m == 4 else "F(2x2)"
+    row(f"{name} input", x.shape, best_ms(lambda: t.input_transform(x, pad, TH, TW), R), 0, x.nbytes + V.nbytes)
+    row(f"{name} input adj", V.shape, best_ms(lambda: t.input_adjoint(V, N, H, W, pad, TH, TW), R), 0,
         x.nbytes + V.nbytes)
-    row("winograd output", M.shape, best_ms(lambda: WG.output_transform(M, no_bias, N, H, W, TH, TW), R), 0,
+    row(f"{name} output", M.shape, best_ms(lambda: t.output_transform(M, no_bias, N, H, W, TH, TW), R), 0,
         y.nbytes + M.nbytes)
-    row("winograd output adj", y.shape, best_ms(lambda: WG.output_adjoint(y, TH, TW), R), 0, y.nbytes + M.nbytes)
+    row(f"{name} output adj", y.shape, best_ms(lambda: t.output_adjoint(y, TH, TW), R), 0, y.nbytes + M.nbytes)
 
 
 def main():

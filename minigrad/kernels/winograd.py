@@ -34,8 +34,9 @@ one thread, which writes its rows of V or M in order, and the scatter-adds of
 differences: the transforms need no multiplications.
 
 The output transform and its adjoint are written once for any m x m output tile
-(``output_transform_tiles``, ``output_adjoint_tiles``: winograd6.py's algorithms use
-them too), and a :class:`Transforms` object bundles one algorithm's matrices and
+(``output_transform_tiles``, ``output_adjoint_tiles``, from the matrix A^T kron A^T:
+F(2x2, 5x5) uses them too; F(4x4, 3x3), whose matrix is 16 x 36, has hand-written ones
+in winograd6.py), and a :class:`Transforms` object bundles one algorithm's matrices and
 kernels for ``ops/winograd.py``: this file's is ``F2x2_3x3``.
 """
 import numpy as np

@@ -27,8 +27,9 @@ stays within about 1e-6 (F(2x2, 5x5)) and 1e-5 (F(4x4, 3x3)) of the outputs' sca
 
 Layouts as in winograd.py with tiles m apart: tile t = (n*TH + ti)*TW + tj covers
 outputs m*ti.. and m*tj.., so its input tile starts at padded row m*ti and overlaps the
-next by 6 - m rows and columns; V and M are (36, C or O, T).  The output transform and
-its adjoint are winograd.py's m x m tile kernels.
+next by 6 - m rows and columns; V and M are (36, C or O, T).  F(2x2, 5x5)'s output
+transform and adjoint are winograd.py's kernels for any tile; F(4x4, 3x3)'s are written
+out below as two separable passes of sums and differences, a third of the arithmetic.
 """
 import numpy as np
 from numba import njit, prange
