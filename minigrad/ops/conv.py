@@ -293,7 +293,7 @@ def conv2d_max_pool2x2(x, w, b=None, stride=1, padding=0, groups=1, relu=False):
     if algorithm == "winograd":
         return Tensor(winograd_conv2d_max_pool(*arrays, padding, relu), _copy=False)
     if algorithm == "direct" and stride in (1, (1, 1), [1, 1]):
-        _check_conv_inputs(x, w, b, groups)
+        _check_conv_inputs(*arrays, groups)
         _, pad_h, pad_w, _, _ = conv2d_geometry(x_shape, w_shape, 1, padding)
         return Tensor(direct_conv2d_forward(*arrays, 1, pad_h, pad_w, relu, pool=True), _copy=False)
     return max_pool2d(conv2d(x, w, b, stride, padding, groups, relu=relu), 2)
