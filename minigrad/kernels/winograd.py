@@ -164,9 +164,9 @@ def gather_tiles(gy, o, m, TH, TW):
     return q
 
 
-def output_shape(M, N, OH, OW, pool):
+def output_shape(N, O, OH, OW, pool):
     """The output transform's result: (N, O, OH, OW), or (N, O, OH // 2, OW // 2) pooled."""
-    return (N, M.shape[1], OH // 2, OW // 2) if pool else (N, M.shape[1], OH, OW)
+    return (N, O, OH // 2, OW // 2) if pool else (N, O, OH, OW)
 
 
 @njit(parallel=True, cache=True)
@@ -264,7 +264,7 @@ class Transforms:
         """y[n, o] = A^T M[t] A for every tile, plus bias[o] (``bias`` may be empty), then
         max(y, 0) if ``relu`` and a 2x2 max-pool if ``pool``: M (K, O, N*TH*TW) ->
         y (N, O, OH, OW), or (N, O, OH // 2, OW // 2) pooled; written into ``out`` if given."""
-        y = np.empty(output_shape(M, N, OH, OW, pool), M.dtype) if out is None else out
+        y = np.empty(output_shape(N, M.shape[1], OH, OW, pool), M.dtype) if out is None else out
         if self._output_kernels is None:
             output_transform_tiles(M, self._out.astype(M.dtype), bias, relu, pool, self.m, OH, OW, TH, TW, y)
         else:

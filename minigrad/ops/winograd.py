@@ -97,6 +97,8 @@ class WinogradConv2d(Function):
 
 def _forward(x, w, b, padding, relu, pool):
     """WinogradConv2d's forward on arrays, optionally 2x2 max-pooled: y and what backward keeps."""
+    from ..kernels.winograd import output_shape
+
     _check_conv_inputs(x, w, b)
     _, pad, _, OH, OW = conv2d_geometry(x.shape, w.shape, 1, padding)
     K = transforms_for(w.shape, OH, OW)
@@ -105,7 +107,7 @@ def _forward(x, w, b, padding, relu, pool):
     x = np.ascontiguousarray(x)
     U = K.filter_transform(w)
     bias = b if b is not None else np.empty(0, x.dtype)
-    y = np.empty((N, O, OH // 2, OW // 2) if pool else (N, O, OH, OW), x.dtype)
+    y = np.empty(output_shape(N, O, OH, OW, pool), x.dtype)
     chunks = image_chunks(N, U.shape[0] * max(C, O) * TH * TW * x.itemsize)
     for n0, n1 in chunks:
         M = np.matmul(U, K.input_transform(x[n0:n1], pad, TH, TW))   # the K GEMMs
