@@ -11,9 +11,12 @@ is set for the epochs that fit, and set again as it goes:
 2. :func:`refit`, after each epoch, from the **measured** times: the epochs done plus
    as many epochs as fit in what is left.  The probe's few steps can be off by 10-20%,
    and the first epoch runs ~5% slower than the rest, so the second epoch's time
-   decides; after it the run is only shortened, at the mean pace of the last three
-   epochs, when the machine slows down (a shared machine's epochs varied from 133 to
-   167 s in one run).
+   decides.  After it a shared machine's pace wanders (one run's epochs took 117 to
+   165 s), so the run is shortened at the mean pace of the last three epochs when the
+   machine slows down, and lengthened again at the pace of the slowest of them when
+   it speeds up, but only in the first two-thirds of the run, where stretching the
+   schedule moves its learning rate little.  The two paces leave a band in which the
+   length stays, so that it does not go back and forth.
 
 Either way the run is never set for more than the epochs asked for, and the schedule
 is rebuilt for the new length (:meth:`fer.trainer.Trainer.set_epochs`).  Stopping at
@@ -78,22 +81,41 @@ def fit(trainer):
         trainer.set_epochs(fitting)
 
 
-def refit(trainer, elapsed, epoch_seconds):
-    """After each epoch of a run whose length :func:`fit` set: set it again from ``elapsed``
-    seconds of training and ``epoch_seconds`` per epoch to come (keeping 2% in hand).  The
-    schedule continues from the step reached; its learning rate moves a little to match.
+LENGTHEN_UNTIL = 2 / 3
+"""The share of a run's epochs after which :func:`refit` no longer lengthens it."""
 
-    After the first two epochs (``epoch_seconds``: the latest one's length) it may lengthen
-    or shorten the run; later (the mean of the last three) it only shortens it.  On a shared
-    machine epochs slow down when other jobs start, and a run whose schedule still had
-    epochs to go when the budget ran out would end with its learning rate up."""
+
+def refit(trainer, elapsed, recent):
+    """After each epoch of a run whose length :func:`fit` set: set it again from ``elapsed``
+    seconds of training and ``recent``, the last (up to three) epochs' seconds, newest
+    last, keeping 2% in hand.  The schedule continues from the step reached; its learning
+    rate moves a little to match.
+
+    In the first two epochs the latest one's pace decides either way.  Later a run is
+    shortened when the mean of ``recent`` says it no longer fits (a run whose schedule
+    still had epochs to go when the budget ran out would end with its learning rate up),
+    and lengthened when even the slowest of ``recent`` says more fit, before
+    :data:`LENGTHEN_UNTIL` of it is done (so that a slow spell early on does not cost
+    the run its epochs for good)."""
     s = trainer.settings
     if "epochs_requested" not in s:
         return
     left = 0.98 * s["max_minutes"] * 60 - elapsed
-    fitting = min(s["epochs_requested"], trainer.epoch + max(0, int(left / epoch_seconds)))
-    if fitting == s["epochs"] or (trainer.epoch > 2 and fitting > s["epochs"]):
+
+    def fitting(pace):
+        return min(s["epochs_requested"], trainer.epoch + max(0, int(left / pace)))
+
+    if trainer.epoch <= 2:
+        pace = recent[-1]
+        epochs = fitting(pace)
+    else:
+        pace = sum(recent) / len(recent)
+        epochs = min(s["epochs"], fitting(pace))
+        if epochs == s["epochs"] and trainer.epoch < LENGTHEN_UNTIL * s["epochs"]:
+            pace = max(recent)
+            epochs = max(s["epochs"], fitting(pace))
+    if epochs == s["epochs"]:
         return
-    trainer.log(f"epoch {trainer.epoch}: {epoch_seconds / 60:.1f} min per epoch, {fitting} epochs fit in "
-                f"{s['max_minutes']:g} min, not {s['epochs']}; the {s['schedule']} schedule is set for {fitting}")
-    trainer.set_epochs(fitting)
+    trainer.log(f"epoch {trainer.epoch}: {pace / 60:.1f} min per epoch, {epochs} epochs fit in "
+                f"{s['max_minutes']:g} min, not {s['epochs']}; the {s['schedule']} schedule is set for {epochs}")
+    trainer.set_epochs(epochs)

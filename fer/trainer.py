@@ -290,12 +290,11 @@ class Trainer:
             while self.epoch < self.settings["epochs"] and self.stop_reason is None:
                 clock = self.run_epoch(clock)
                 # the slowest rank's times, so that every rank takes the same decision
-                seconds = self.history["seconds"]
-                elapsed, last, pace = self.group.maximum([time.perf_counter() - started, seconds[-1],
-                                                          sum(seconds[-3:]) / len(seconds[-3:])])
+                elapsed, *recent = self.group.maximum([time.perf_counter() - started,
+                                                       *self.history["seconds"][-3:]])
                 if first_epoch == 1:
-                    budget.refit(self, elapsed, last if self.epoch <= 2 else pace)
-                if allowed > 0 and self.epoch < self.settings["epochs"] and elapsed + last > allowed:
+                    budget.refit(self, elapsed, recent)
+                if allowed > 0 and self.epoch < self.settings["epochs"] and elapsed + recent[-1] > allowed:
                     self.stop_reason = f"time budget of {self.settings['max_minutes']:g} min reached"
         except _OutOfTime:
             self.stop_reason = (f"time budget of {self.settings['max_minutes']:g} min reached "

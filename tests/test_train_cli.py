@@ -207,11 +207,11 @@ def test_early_epochs_refit_the_schedule_to_the_budget(tmp_path, monkeypatch, gu
         trainer.set_epochs(guess)
 
     real_refit = budget.refit
-    told = {1: (seconds[0], seconds[0]), 2: (sum(seconds), seconds[1])}
+    told = {1: (seconds[0], [seconds[0]]), 2: (sum(seconds), list(seconds))}
     monkeypatch.setattr(budget, "fit", probe)
-    # after epoch 2 (a pace of 1 ms: nothing to shorten) the re-fit keeps the length
-    monkeypatch.setattr(budget, "refit", lambda trainer, elapsed, latest:
-                        real_refit(trainer, *told.get(trainer.epoch, (0.0, 1e-3))))
+    # after epoch 2 (a pace of 1 ms: nothing to shorten, all asked for fit) the re-fit keeps the length
+    monkeypatch.setattr(budget, "refit", lambda trainer, elapsed, recent:
+                        real_refit(trainer, *told.get(trainer.epoch, (0.0, [1e-3]))))
     assert train.main(tiny_args(tmp_path, "dnn", 6, 120, "--max-minutes", str(minutes))) == 0
     metrics, settings = read_json(tmp_path / "metrics.json"), read_json(tmp_path / "config.json")["settings"]
     assert metrics["epochs_run"] == settings["epochs"] == expected and metrics["status"] == "finished"
@@ -254,21 +254,28 @@ def test_the_probe_sets_the_run_to_the_epochs_that_fit(monkeypatch):
 
 def test_the_refit_uses_the_measured_epochs():
     trainer = Budgeted(epoch=1, max_minutes=1.0, schedule="onecycle", epochs=2, epochs_requested=9)
-    budget.refit(trainer, elapsed=10.0, epoch_seconds=10.0)   # 98% of 60 s - 10 s: 4.88 more
+    budget.refit(trainer, elapsed=10.0, recent=[10.0])   # 98% of 60 s - 10 s: 4.88 more
     assert trainer.lengths == [5] and "5 epochs fit in 1 min, not 2" in trainer.lines[0]
-    budget.refit(trainer, elapsed=10.0, epoch_seconds=1.0)    # never more than asked for
+    budget.refit(trainer, elapsed=10.0, recent=[1.0])    # never more than asked for
     assert trainer.lengths == [5, 9]
     unfitted = Budgeted(epoch=1, max_minutes=1.0, schedule="onecycle", epochs=2)
-    budget.refit(unfitted, elapsed=50.0, epoch_seconds=10.0)  # a length the budget did not set
+    budget.refit(unfitted, elapsed=50.0, recent=[10.0])  # a length the budget did not set
     assert unfitted.lengths == []
 
 
-def test_after_two_epochs_the_refit_only_shortens_the_run():
-    trainer = Budgeted(epoch=3, max_minutes=1.0, schedule="onecycle", epochs=8, epochs_requested=9)
-    budget.refit(trainer, elapsed=30.0, epoch_seconds=10.0)   # slower: 98% of 60 s - 30 s holds 2.88 more
+def test_after_two_epochs_the_refit_shortens_at_the_mean_pace_and_lengthens_at_the_slowest():
+    trainer = Budgeted(epoch=3, max_minutes=1.0, schedule="onecycle", epochs=8, epochs_requested=20)
+    budget.refit(trainer, elapsed=30.0, recent=[10.0, 10.0, 10.0])  # 98% of 60 s - 30 s holds 2.88 more
     assert trainer.lengths == [5]
-    budget.refit(trainer, elapsed=30.0, epoch_seconds=1.0)    # faster again: the schedule stays at 5
-    assert trainer.lengths == [5]
+    budget.refit(trainer, elapsed=30.0, recent=[20.0, 4.0, 4.0])    # the mean (9.3) holds 3 more: 6 fit,
+    assert trainer.lengths == [5]                                    # the slowest (20) only 1: it stays at 5
+    budget.refit(trainer, elapsed=30.0, recent=[6.0, 5.0, 4.0])     # even the slowest holds 4 more
+    assert trainer.lengths == [5, 7] and "7 epochs fit in 1 min, not 5" in trainer.lines[-1]
+    trainer.epoch = 5                                                # 5 of 7 done: past two-thirds,
+    budget.refit(trainer, elapsed=40.0, recent=[1.0, 1.0, 1.0])     # so it is not lengthened again
+    assert trainer.lengths == [5, 7]
+    budget.refit(trainer, elapsed=50.0, recent=[8.0, 8.0, 8.0])     # but still shortened: 8.8 s hold 1 more
+    assert trainer.lengths == [5, 7, 6]
 
 
 def test_the_probe_leaves_the_model_as_it_was(small_cnn):
