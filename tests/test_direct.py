@@ -18,6 +18,7 @@ import minigrad.functional as F
 from engine_helpers import assert_same_as_torch, leaf, out_size, padding_numbers, rand
 from minigrad import Tensor, gradcheck, nn
 from minigrad._args import pair
+from minigrad.kernels import depthwise as KDW
 from minigrad.kernels import direct as KD
 from minigrad.kernels import reference as R
 from minigrad.ops.conv import Conv2d
@@ -173,7 +174,23 @@ KERNEL_CASES = [
     ((3, 5, 6, 6),    1, (3, 3),  1,      3,     2),     # padding beyond the kernel's reach
     ((1, 2, 5, 5),    1, (5, 5),  1,      0,     0),     # kernel as large as the input
     ((2, 16, 24, 24), 1, (3, 3),  1,      1,     1),     # an Xception-like layer
+    ((2, 3, 8, 7),    1, (3, 3),  1,      0,     2),     # depthwise 3x3 at stride 1, unequal padding
+    ((1, 2, 5, 9),    1, (3, 3),  1,      2,     0),
+    ((2, 4, 3, 3),    1, (3, 3),  1,      1,     1),     # a 3x3 map (the last blocks of a small net)
+    ((2, 1, 9, 8),    8, (3, 3),  1,      1,     1),     # a first layer on a one-channel image
 ]
+
+
+def test_depthwise3x3_kernels_take_the_cases_they_are_meant_for():
+    """The cases above and below with one input channel per filter, 3x3, stride 1 and padding <= 2
+    run kernels/depthwise.py, the rest the general direct kernels: both are compared with the
+    reference."""
+    assert KDW.handles((3, 1, 3, 3), 1, 1, 1) and KDW.handles((3, 1, 3, 3), 1, 0, 2)
+    assert KDW.handles((6, 1, 3, 3), 1, 1, 1)                # a depth multiplier of 2, or a first layer
+    assert not KDW.handles((3, 1, 5, 5), 1, 2, 2)            # 5x5
+    assert not KDW.handles((3, 1, 3, 3), 2, 1, 1)            # stride 2
+    assert not KDW.handles((3, 1, 3, 3), 1, 3, 2)            # padding beyond what the gather pads
+    assert not KDW.handles((3, 3, 3, 3), 1, 1, 1)            # three input channels per filter
 
 
 def _check_backward(dtype, x, w, gy, stride, pad_h, pad_w, gx_ref, gw_ref):

@@ -11,6 +11,7 @@ checks), with its own compiled specialisation.
                   avg_pool2d_forward / avg_pool2d_backward
     norm.py       batch-norm forward (train or eval, each with an optional fused ReLU) and backward
     direct.py     direct (depthwise and grouped) convolutions
+    depthwise.py  depthwise (and one-channel) 3x3 at stride 1, the nine taps in one pass
     dropout.py    dropout with its mask drawn in the kernel, alone or fused into a 2x2 max-pool
     optim.py      Adam's update in one pass
     reference.py  slow, obvious loop versions of each kernel: test oracles and

@@ -26,6 +26,10 @@ same pass over gy and x.
 Work is split over images (``prange`` over N): each image owns its planes of y and gx and
 its own slice of a per-image weight gradient that is summed afterwards (N*O*C/G*kh*kw
 numbers), so there are no write races.
+
+The commonest cases, 3x3 at stride 1 with one input channel per filter (depthwise layers,
+and first layers on a one-channel image), have kernels of their own (``depthwise.py``) that
+sum the nine taps in one pass instead of nine.
 """
 import numpy as np
 from numba import njit, prange
@@ -37,6 +41,9 @@ from .conv import _check_geometry
 # Reassociation lets LLVM vectorise the sums over a row (the weight gradient's dot products);
 # it changes only the order of float additions.  No NaN/inf flags: NaNs must still propagate.
 FAST = {"reassoc", "contract"}
+
+
+from . import depthwise  # noqa: E402  (after FAST, which it uses)
 
 
 @njit(parallel=True, cache=True, fastmath=FAST)
@@ -157,7 +164,10 @@ def direct_conv2d_forward(x, w, b, stride, pad_h, pad_w, relu=False, pool=False)
         raise ValueError(f"direct_conv2d: pooling in the same pass needs stride 1, got {stride}")
     y = np.empty((x.shape[0], w.shape[0], *((OH // 2, OW // 2) if pool else (OH, OW))), x.dtype)
     bias = np.zeros(w.shape[0], x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
-    _forward_kernel(x, w, bias, s, pad_h, pad_w, relu, pool, y, OH, OW)
+    if not pool and depthwise.handles(w.shape, s, pad_h, pad_w):
+        depthwise.depthwise3x3_forward(x, w, bias, pad_h, pad_w, relu, y)
+    else:
+        _forward_kernel(x, w, bias, s, pad_h, pad_w, relu, pool, y, OH, OW)
     return y
 
 
@@ -173,6 +183,9 @@ def direct_conv2d_backward(gy, x, w, stride, pad_h, pad_w, need_x=True, need_w=T
                          f"{(x.shape[0], w.shape[0], OH, OW)}")
     gx = np.empty(x.shape if need_x else (0, 0, 0, 0), gy.dtype)
     gw_per_image = np.empty((x.shape[0], *w.shape) if need_w else (0, 0, 0, 0, 0), gy.dtype)
-    _backward_kernel(x, w, gy, s, pad_h, pad_w, need_x, need_w, gx, gw_per_image)
+    if depthwise.handles(w.shape, s, pad_h, pad_w):
+        depthwise.depthwise3x3_backward(x, w, gy, pad_h, pad_w, need_x, need_w, gx, gw_per_image)
+    else:
+        _backward_kernel(x, w, gy, s, pad_h, pad_w, need_x, need_w, gx, gw_per_image)
     return (gx if need_x else None), (gw_per_image.sum(axis=0) if need_w else None)
 
