@@ -24,7 +24,7 @@ Padding 0, 1 or 2 on each axis (2 - pad >= 0); ``direct.py`` takes the other cas
 import numpy as np
 from numba import njit, prange
 
-from .direct import FAST
+from ._fastmath import SUM_IN_ANY_ORDER
 
 
 def handles(w_shape, stride, pad_h, pad_w) -> bool:
@@ -33,7 +33,7 @@ def handles(w_shape, stride, pad_h, pad_w) -> bool:
     return tuple(w_shape[1:]) == (1, 3, 3) and stride == 1 and 0 <= pad_h <= 2 and 0 <= pad_w <= 2
 
 
-@njit(parallel=True, cache=True, fastmath=FAST)
+@njit(parallel=True, cache=True, fastmath=SUM_IN_ANY_ORDER)
 def depthwise3x3_forward(x, w, b, ph, pw, relu, y):
     """y (N, O, OH, OW) = the depthwise convolution of x (N, C, H, W) with w (O, 1, 3, 3) and
     b (O,), then max(y, 0) if ``relu``."""
@@ -67,7 +67,7 @@ def depthwise3x3_forward(x, w, b, ph, pw, relu, y):
                         out[ow] = max(row[ow], zero) if relu else row[ow]
 
 
-@njit(parallel=True, cache=True, fastmath=FAST)
+@njit(parallel=True, cache=True, fastmath=SUM_IN_ANY_ORDER)
 def depthwise3x3_backward(x, w, gy, ph, pw, need_x, need_w, gx, gw_per_image):
     """gx (N, C, H, W) and gw_per_image (N, O, 1, 3, 3): each image's share of the weight
     gradient (the caller sums them; each image owns its slice, so threads never race)."""

@@ -35,18 +35,12 @@ import numpy as np
 from numba import njit, prange
 
 from .._args import as_float_array
+from . import depthwise
+from ._fastmath import SUM_IN_ANY_ORDER
 from .conv import _check_geometry
 
 
-# Reassociation lets LLVM vectorise the sums over a row (the weight gradient's dot products);
-# it changes only the order of float additions.  No NaN/inf flags: NaNs must still propagate.
-FAST = {"reassoc", "contract"}
-
-
-from . import depthwise  # noqa: E402  (after FAST, which it uses)
-
-
-@njit(parallel=True, cache=True, fastmath=FAST)
+@njit(parallel=True, cache=True, fastmath=SUM_IN_ANY_ORDER)
 def _forward_kernel(x, w, b, s, ph, pw, relu, pool, y, OH, OW):
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
@@ -99,7 +93,7 @@ def _forward_kernel(x, w, b, s, ph, pw, relu, pool, y, OH, OW):
                         y[n, o, oh, ow] = max(acc[ow], zero) if relu else acc[ow]
 
 
-@njit(parallel=True, cache=True, fastmath=FAST)
+@njit(parallel=True, cache=True, fastmath=SUM_IN_ANY_ORDER)
 def _backward_kernel(x, w, gy, s, ph, pw, need_x, need_w, gx, gw_per_image):
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
