@@ -19,7 +19,9 @@ Cases:
   (``conv2``-``conv4`` by Winograd, ``conv2_im2col`` etc. by im2col).
 * ``fastop-<name>-<engine>``: the ops of the efficient networks (depthwise and 1x1
   convolutions, overlapping max-pool, fused batch norm + ReLU, average pooling) at the
-  ``xception`` preset's shapes, each beside the least time its memory traffic allows.
+  ``xception`` preset's shapes, each beside the least time its memory traffic allows;
+  minigrad's in the layout the network's blocks run them in (channel-major, see
+  ``minigrad/ops/layout.py``, except the stem and the average pool).
 * ``train-fast-64-<engine>``: a training step of the ``fast`` preset's network (the seed CNN's
   layers) on 40x40 crops; ``train-xception-64-<engine>``: the ``xception`` preset's on 44x44 crops.
 * the seed CNN's batch-128 step again, in a process that imports NumPy before
@@ -218,6 +220,8 @@ FAST_OPS = {
     "gap":      ((64, 64, 22, 22), 2.0),    # fwd x; bwd gx
     "add":      ((64, 64, 22, 22), 3.0),    # fwd a, b, y (backward passes gy on, no traffic)
 }
+CHANNEL_MAJOR_OPS = ("dwconv", "pwconv", "pool3", "bnrelu", "gap", "add")
+"""The ops that the xception network's blocks run channel-major: minigrad measures them so."""
 
 
 def fast_op_function(name, engine):
@@ -239,6 +243,10 @@ def fast_op_function(name, engine):
         import minigrad as lib
         import minigrad.functional as F
 
+        if name in CHANNEL_MAJOR_OPS:
+            from minigrad.ops.layout import from_planes, planes
+
+            arrays = [from_planes(planes(a)) if a.shape == shape else a for a in arrays]
         ts = [lib.Tensor(a, requires_grad=True) for a in arrays]
         bn_relu = lambda t: F.batch_norm_relu(t[0], None, None, t[1], t[2], training=True)  # noqa: E731
     else:

@@ -19,8 +19,11 @@ train more epochs in the same hour.
   halving the image, then global average pooling and a linear classifier.  The defaults
   are mini-Xception's widths (51K parameters); the ``xception`` preset widens it.  With global average pooling
   the network takes any input size, so it trains on random crops (44x44) and predicts on
-  whole 48x48 faces.
+  whole 48x48 faces.  Its blocks run channel-major (``minigrad/ops/layout.py``): the same
+  tensors laid out channel by channel, so that each 1x1 convolution is one matrix product
+  for the whole batch instead of one per image.
 """
+import minigrad.functional as F
 from minigrad import nn
 
 
@@ -85,5 +88,8 @@ class Xception(nn.Module):
         self.classifier = nn.Linear(channels, num_classes)
 
     def forward(self, x):
-        features = self.flatten(self.pool(self.blocks(self.stem(x))))
+        # The blocks run channel-major (minigrad/ops/layout.py): same values, laid out channel by
+        # channel, so that each 1x1 convolution is one matrix product for the whole batch.
+        x = F.channel_major(self.stem(x))
+        features = self.flatten(self.pool(self.blocks(x)))
         return self.classifier(self.dropout(features))

@@ -9,6 +9,7 @@ from .ops.matmul import linear, matmul
 from .ops.reduce import max, mean, min, sum
 from .ops.shape import concatenate, flatten, getitem, pad, permute, reshape, stack, transpose
 from .ops.conv import conv2d
+from .ops.layout import channel_major
 from .ops.dropout import dropout, max_pool2d_dropout
 from .ops.norm import batch_norm, batch_norm_relu
 from .ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
@@ -18,6 +19,6 @@ __all__ = [
     "leaky_relu", "linear", "log", "log_softmax", "matmul", "max", "maximum", "mean", "min", "minimum",
     "mul", "neg", "pad", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt", "stack",
     "sub", "sum", "tanh", "transpose",
-    "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "batch_norm_relu", "dropout",
+    "channel_major", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "batch_norm_relu", "dropout",
     "max_pool2d_dropout",
 ]

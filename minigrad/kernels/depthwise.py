@@ -33,12 +33,25 @@ def handles(w_shape, stride, pad_h, pad_w) -> bool:
     return tuple(w_shape[1:]) == (1, 3, 3) and stride == 1 and 0 <= pad_h <= 2 and 0 <= pad_w <= 2
 
 
+@njit(cache=True)
+def _nchw(shape, cm):
+    """(N, C, H, W) of an array given as it is (NCHW) or as its (C, N, H, W) planes (``cm``)."""
+    return (shape[1], shape[0], shape[2], shape[3]) if cm else (shape[0], shape[1], shape[2], shape[3])
+
+
+@njit(cache=True)
+def _plane(a, n, c, cm):
+    """Image n's plane of channel c, in either layout."""
+    return a[c, n] if cm else a[n, c]
+
+
 @njit(parallel=True, cache=True, fastmath=SUM_IN_ANY_ORDER)
-def depthwise3x3_forward(x, w, b, ph, pw, relu, y):
+def depthwise3x3_forward(x, w, b, ph, pw, relu, cm, y):
     """y (N, O, OH, OW) = the depthwise convolution of x (N, C, H, W) with w (O, 1, 3, 3) and
-    b (O,), then max(y, 0) if ``relu``."""
-    N, C, H, W = x.shape
-    O, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    b (O,), then max(y, 0) if ``relu``.  ``cm`` (channel-major): x and y come as the
+    (C, N, H, W) and (O, N, OH, OW) arrays behind channel-major ones (``ops/layout.py``)."""
+    N, C, H, W = _nchw(x.shape, cm)
+    O, OH, OW = w.shape[0], y.shape[2], y.shape[3]
     Og = O // C                                    # the depth multiplier
     Hp, Wp = H + 2 * ph, W + 2 * pw
     L = (OH - 1) * Wp + OW
@@ -51,7 +64,7 @@ def depthwise3x3_forward(x, w, b, ph, pw, relu, y):
         x10, x11, x12 = flat[Wp:], flat[Wp + 1:], flat[Wp + 2:]
         x20, x21, x22 = flat[2 * Wp:], flat[2 * Wp + 1:], flat[2 * Wp + 2:]
         for c in range(C):
-            xp[ph:ph + H, pw:pw + W] = x[n, c]
+            xp[ph:ph + H, pw:pw + W] = _plane(x, n, c, cm)
             for o in range(c * Og, (c + 1) * Og):
                 k = w[o, 0]
                 w00, w01, w02, w10, w11, w12, w20, w21, w22 = (k[0, 0], k[0, 1], k[0, 2], k[1, 0], k[1, 1],
@@ -61,18 +74,20 @@ def depthwise3x3_forward(x, w, b, ph, pw, relu, y):
                     acc[t] = (bias + w00 * x00[t] + w01 * x01[t] + w02 * x02[t]
                               + w10 * x10[t] + w11 * x11[t] + w12 * x12[t]
                               + w20 * x20[t] + w21 * x21[t] + w22 * x22[t])
+                yo = _plane(y, n, o, cm)
                 for oh in range(OH):
-                    row, out = acc[oh * Wp:], y[n, o, oh]
+                    row, out = acc[oh * Wp:], yo[oh]
                     for ow in range(OW):
                         out[ow] = max(row[ow], zero) if relu else row[ow]
 
 
 @njit(parallel=True, cache=True, fastmath=SUM_IN_ANY_ORDER)
-def depthwise3x3_backward(x, w, gy, ph, pw, need_x, need_w, gx, gw_per_image):
+def depthwise3x3_backward(x, w, gy, ph, pw, need_x, need_w, cm, gx, gw_per_image):
     """gx (N, C, H, W) and gw_per_image (N, O, 1, 3, 3): each image's share of the weight
-    gradient (the caller sums them; each image owns its slice, so threads never race)."""
-    N, C, H, W = x.shape
-    O, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
+    gradient (the caller sums them; each image owns its slice, so threads never race).
+    ``cm``: x, gy and gx are channel-major's (C, N, ...) arrays, as in the forward."""
+    N, C, H, W = _nchw(x.shape, cm)
+    O, OH, OW = w.shape[0], gy.shape[2], gy.shape[3]
     Og = O // C
     Hp, Wp = H + 2 * ph, W + 2 * pw
     Hq, Wq = H + 2, W + 2                           # gy padded by 2 - pad: OH + 4 - 2*ph = H + 2 rows
@@ -94,12 +109,12 @@ def depthwise3x3_backward(x, w, gy, ph, pw, need_x, need_w, gx, gw_per_image):
         q20, q21, q22 = qf[2:], qf[1:], qf[0:]
         for c in range(C):
             if need_w:
-                xp[ph:ph + H, pw:pw + W] = x[n, c]
+                xp[ph:ph + H, pw:pw + W] = _plane(x, n, c, cm)
             if need_x:
                 acc[:] = zero
             for o in range(c * Og, (c + 1) * Og):
                 if need_w:
-                    g[:, :OW] = gy[n, o]
+                    g[:, :OW] = _plane(gy, n, o, cm)
                     s00 = s01 = s02 = s10 = s11 = s12 = s20 = s21 = s22 = zero
                     for t in range(L):
                         v = gf[t]
@@ -117,7 +132,7 @@ def depthwise3x3_backward(x, w, gy, ph, pw, need_x, need_w, gx, gw_per_image):
                     out[1, 0], out[1, 1], out[1, 2] = s10, s11, s12
                     out[2, 0], out[2, 1], out[2, 2] = s20, s21, s22
                 if need_x:
-                    gq[2 - ph:2 - ph + OH, 2 - pw:2 - pw + OW] = gy[n, o]
+                    gq[2 - ph:2 - ph + OH, 2 - pw:2 - pw + OW] = _plane(gy, n, o, cm)
                     k = w[o, 0]
                     w00, w01, w02, w10, w11, w12, w20, w21, w22 = (k[0, 0], k[0, 1], k[0, 2], k[1, 0], k[1, 1],
                                                                    k[1, 2], k[2, 0], k[2, 1], k[2, 2])
@@ -126,5 +141,6 @@ def depthwise3x3_backward(x, w, gy, ph, pw, need_x, need_w, gx, gw_per_image):
                                    + w10 * q10[u] + w11 * q11[u] + w12 * q12[u]
                                    + w20 * q20[u] + w21 * q21[u] + w22 * q22[u])
             if need_x:
+                gxc = _plane(gx, n, c, cm)
                 for h in range(H):
-                    gx[n, c, h] = acc[h * Wq:h * Wq + W]
+                    gxc[h] = acc[h * Wq:h * Wq + W]

@@ -147,38 +147,56 @@ def _check(op, x, w, stride, pad_h, pad_w):
     return sh, OH, OW
 
 
-def direct_conv2d_forward(x, w, b, stride, pad_h, pad_w, relu=False, pool=False):
+def _check_channel_major(op, w, stride, pad_h, pad_w, pool=False):
+    if pool or not depthwise.handles(w.shape, stride, pad_h, pad_w):
+        raise ValueError(f"{op}: channel-major arrays are taken by the depthwise 3x3 kernel only (w (O, 1, 3, 3), "
+                         f"stride 1, padding 0-2, no pooling), got w {w.shape}, stride {stride}, "
+                         f"padding {(pad_h, pad_w)}{', pool' if pool else ''}")
+
+
+def direct_conv2d_forward(x, w, b, stride, pad_h, pad_w, relu=False, pool=False, channel_major=False):
     """y (N, O, OH, OW) of the grouped convolution above, G = C / w.shape[1]; b (O,) or None.
     ``relu``: max(y, 0) as it is written.  ``pool`` (stride 1, for evaluation): a 2x2 max-pool
-    in the same pass, y (N, O, OH // 2, OW // 2), of which only the window maxima are written."""
+    in the same pass, y (N, O, OH // 2, OW // 2), of which only the window maxima are written.
+    ``channel_major`` (depthwise 3x3 only): x is the (C, N, H, W) array behind a channel-major
+    one (``minigrad/ops/layout.py``), and y comes back the same way, (O, N, OH, OW)."""
     x = as_float_array("direct_conv2d", "x", x)
     w = as_float_array("direct_conv2d", "w", w).astype(x.dtype, copy=False)
-    s, OH, OW = _check("direct_conv2d", x, w, stride, pad_h, pad_w)
+    nchw = x.transpose(1, 0, 2, 3) if channel_major else x
+    s, OH, OW = _check("direct_conv2d", nchw, w, stride, pad_h, pad_w)
     if pool and s != 1:
         raise ValueError(f"direct_conv2d: pooling in the same pass needs stride 1, got {stride}")
-    y = np.empty((x.shape[0], w.shape[0], *((OH // 2, OW // 2) if pool else (OH, OW))), x.dtype)
+    if channel_major:
+        _check_channel_major("direct_conv2d", w, s, pad_h, pad_w, pool)
+    lead = (w.shape[0], x.shape[1]) if channel_major else (x.shape[0], w.shape[0])
+    y = np.empty((*lead, *((OH // 2, OW // 2) if pool else (OH, OW))), x.dtype)
     bias = np.zeros(w.shape[0], x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     if not pool and depthwise.handles(w.shape, s, pad_h, pad_w):
-        depthwise.depthwise3x3_forward(x, w, bias, pad_h, pad_w, relu, y)
+        depthwise.depthwise3x3_forward(x, w, bias, pad_h, pad_w, relu, channel_major, y)
     else:
         _forward_kernel(x, w, bias, s, pad_h, pad_w, relu, pool, y, OH, OW)
     return y
 
 
-def direct_conv2d_backward(gy, x, w, stride, pad_h, pad_w, need_x=True, need_w=True):
+def direct_conv2d_backward(gy, x, w, stride, pad_h, pad_w, need_x=True, need_w=True, channel_major=False):
     """(gx, gw) of the grouped convolution above, None for one not asked for.  The bias's
-    gradient, gy summed over (N, OH, OW), is left to the caller."""
+    gradient, gy summed over (N, OH, OW), is left to the caller.  ``channel_major``: gy, x and
+    gx as the (C, N, H, W) arrays behind channel-major ones, as in the forward."""
     gy = as_float_array("direct_conv2d_backward", "gy", gy)
     x = as_float_array("direct_conv2d_backward", "x", x).astype(gy.dtype, copy=False)
     w = as_float_array("direct_conv2d_backward", "w", w).astype(gy.dtype, copy=False)
-    s, OH, OW = _check("direct_conv2d_backward", x, w, stride, pad_h, pad_w)
-    if gy.shape != (x.shape[0], w.shape[0], OH, OW):
-        raise ValueError(f"direct_conv2d_backward: gy has shape {gy.shape}, the output's is "
-                         f"{(x.shape[0], w.shape[0], OH, OW)}")
+    nchw = x.transpose(1, 0, 2, 3) if channel_major else x
+    s, OH, OW = _check("direct_conv2d_backward", nchw, w, stride, pad_h, pad_w)
+    N = nchw.shape[0]
+    if channel_major:
+        _check_channel_major("direct_conv2d_backward", w, s, pad_h, pad_w)
+    expected = (w.shape[0], N, OH, OW) if channel_major else (N, w.shape[0], OH, OW)
+    if gy.shape != expected:
+        raise ValueError(f"direct_conv2d_backward: gy has shape {gy.shape}, the output's is {expected}")
     gx = np.empty(x.shape if need_x else (0, 0, 0, 0), gy.dtype)
-    gw_per_image = np.empty((x.shape[0], *w.shape) if need_w else (0, 0, 0, 0, 0), gy.dtype)
+    gw_per_image = np.empty((N, *w.shape) if need_w else (0, 0, 0, 0, 0), gy.dtype)
     if depthwise.handles(w.shape, s, pad_h, pad_w):
-        depthwise.depthwise3x3_backward(x, w, gy, pad_h, pad_w, need_x, need_w, gx, gw_per_image)
+        depthwise.depthwise3x3_backward(x, w, gy, pad_h, pad_w, need_x, need_w, channel_major, gx, gw_per_image)
     else:
         _backward_kernel(x, w, gy, s, pad_h, pad_w, need_x, need_w, gx, gw_per_image)
     return (gx if need_x else None), (gw_per_image.sum(axis=0) if need_w else None)

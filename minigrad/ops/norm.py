@@ -21,6 +21,7 @@ import numpy as np
 from .._args import shape_text
 from ..autograd import Function
 from ..tensor import Tensor
+from .layout import from_planes, is_channel_major, planes
 
 
 def _as_array(a):
@@ -28,10 +29,22 @@ def _as_array(a):
     return a.data if isinstance(a, Tensor) else a
 
 
-def _view3(x):
+def _view3(x, channel_major=False):
+    """x as the kernels' (A, C, L), statistics per channel over A*L values: (N, C, H*W), or for a
+    channel-major x (``ops/layout.py``), (1, C, N*H*W), each channel one contiguous row."""
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected x (N, C), (N, C, L) or (N, C, H, W), got x {shape_text(x)}")
+    if channel_major:
+        return planes(x).reshape(1, x.shape[1], x.size // x.shape[1])
     return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))
+
+
+def _unview3(y3, shape, channel_major):
+    """The inverse of :func:`_view3`: y3 back to ``shape``, in the layout it was viewed from."""
+    if channel_major:
+        N, C, H, W = shape
+        return from_planes(y3.reshape(C, N, H, W))
+    return y3.reshape(shape)
 
 
 def _check_per_channel(x, **arrays):
@@ -60,7 +73,8 @@ class BatchNorm(Function):
     def forward(ctx, x, weight, bias, running_mean=None, running_var=None, momentum=0.1, eps=1e-5, relu=False):
         from ..kernels.norm import batch_norm_forward_train
 
-        x3 = _view3(x)
+        ctx.channel_major, ctx.shape = is_channel_major(x), x.shape
+        x3 = _view3(x, ctx.channel_major)
         _check_per_channel(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
         M = x3.shape[0] * x3.shape[2]
         if M < 2:
@@ -77,16 +91,16 @@ class BatchNorm(Function):
             var = (1.0 / np.square(invstd.astype(np.float64)) - eps) * (M / (M - 1))
             running_var[...] = (1 - m) * running_var + m * var
         ctx.save_for_backward(x3, mean, invstd, weight, y3 if relu else None)
-        return y3.reshape(x.shape)
+        return _unview3(y3, x.shape, ctx.channel_major)
 
     @staticmethod
     def backward(ctx, gy):
         from ..kernels.norm import batch_norm_backward
 
         x3, mean, invstd, weight, y3 = ctx.saved_tensors
-        gx3, gw, gb = batch_norm_backward(gy.reshape(x3.shape), x3, mean, invstd, weight, y3)
+        gx3, gw, gb = batch_norm_backward(_view3(gy, ctx.channel_major), x3, mean, invstd, weight, y3)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        return (gx3.reshape(gy.shape) if need_x else None,
+        return (_unview3(gx3, ctx.shape, ctx.channel_major) if need_x else None,
                 gw if need_w else None,
                 gb if need_b else None)
 
@@ -122,7 +136,8 @@ class BatchNormEval(Function):
 
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
-        x3 = _view3(x)
+        ctx.channel_major, ctx.shape = is_channel_major(x), x.shape
+        x3 = _view3(x, ctx.channel_major)
         _check_per_channel(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
         y3 = batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps, relu)
         # Copies (C values each): the running statistics may change in place before backward.
@@ -132,18 +147,18 @@ class BatchNormEval(Function):
         need_w = ctx.needs_input_grad[1]
         ctx.save_for_backward(x3 if need_w else None, running_mean.astype(x.dtype) if need_w else None,
                               invstd.astype(x.dtype) if need_w else None, y3 if relu else None)
-        return y3.reshape(x.shape)
+        return _unview3(y3, x.shape, ctx.channel_major)
 
     @staticmethod
     def backward(ctx, gy):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gy3 = _view3(gy)
+        gy3 = _view3(gy, ctx.channel_major)
         y3 = ctx.saved_tensors[3]
         if y3 is not None:  # fused with a ReLU: no gradient where it cut the output to 0
             gy3 = gy3 * (y3 > 0)
         gx = gw = gb = None
         if need_x:
-            gx = (gy3 * ctx.scale[:, None]).reshape(gy.shape)
+            gx = _unview3(gy3 * ctx.scale[:, None], ctx.shape, ctx.channel_major)
         if need_w:
             x3, mean, invstd, _ = ctx.saved_tensors
             gw = np.einsum("ncl,ncl->c", gy3, x3 - mean[:, None]) * invstd

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._args import pair, shape_text
 from ..autograd import Function
+from .layout import from_planes, is_channel_major, planes
 
 
 def _size(op, value, name):
@@ -60,9 +61,16 @@ class MaxPool2d(Function):
         from ..kernels.pool import max_pool2d_forward
 
         k, s, p = _window("max_pool2d", x, kernel_size, stride, padding)
+        ctx.k, ctx.stride, ctx.padding = k, s, p
+        ctx.channel_major = is_channel_major(x)
+        if ctx.channel_major:   # the kernels pool plane by plane, in whatever order the planes lie
+            y, argmax = max_pool2d_forward(planes(x), k, s, p)
+            ctx.x_shape = planes(x).shape
+            ctx.save_for_backward(argmax)
+            return from_planes(y)
         y, argmax = max_pool2d_forward(x, k, s, p)
         ctx.save_for_backward(argmax)
-        ctx.x_shape, ctx.k, ctx.stride, ctx.padding = x.shape, k, s, p
+        ctx.x_shape = x.shape
         return y
 
     @staticmethod
@@ -70,6 +78,9 @@ class MaxPool2d(Function):
         from ..kernels.pool import max_pool2d_backward
 
         (argmax,) = ctx.saved_tensors
+        if ctx.channel_major:
+            gx = max_pool2d_backward(planes(gy), argmax, ctx.x_shape, ctx.k, ctx.stride, ctx.padding)
+            return from_planes(gx), None, None, None
         gx = max_pool2d_backward(gy, argmax, ctx.x_shape, ctx.k, ctx.stride, ctx.padding)
         return gx, None, None, None
 
@@ -155,7 +166,7 @@ class AdaptiveAvgPool2d(Function):
         if x.shape[2] < 1 or x.shape[3] < 1:
             raise ValueError(f"adaptive_avg_pool2d: the input plane is empty (x {shape_text(x)})")
         OH, OW = _output_size(x, output_size)
-        ctx.x_shape, ctx.out = x.shape, (OH, OW)
+        ctx.x_shape, ctx.out, ctx.channel_major = x.shape, (OH, OW), is_channel_major(x)
         if (OH, OW) == (1, 1):
             # Global average pooling (every classifier head): one reduction, no bins.
             return x.mean(axis=(2, 3), keepdims=True)
@@ -171,7 +182,8 @@ class AdaptiveAvgPool2d(Function):
         N, C, H, W = ctx.x_shape
         OH, OW = ctx.out
         if (OH, OW) == (1, 1):
-            gx = np.empty(ctx.x_shape, gy.dtype)
+            # laid out as x was, so that the layers before receive the layout they work in
+            gx = from_planes(np.empty((C, N, H, W), gy.dtype)) if ctx.channel_major else np.empty(ctx.x_shape, gy.dtype)
             gx[...] = gy / gy.dtype.type(H * W)          # broadcast over the plane; stays gy's dtype
             return gx, None
         gx = np.zeros(ctx.x_shape, gy.dtype)
