@@ -61,28 +61,23 @@ class MaxPool2d(Function):
         from ..kernels.pool import max_pool2d_forward
 
         k, s, p = _window("max_pool2d", x, kernel_size, stride, padding)
-        ctx.k, ctx.stride, ctx.padding = k, s, p
         ctx.channel_major = is_channel_major(x)
-        if ctx.channel_major:   # the kernels pool plane by plane, in whatever order the planes lie
-            y, argmax = max_pool2d_forward(planes(x), k, s, p)
-            ctx.x_shape = planes(x).shape
-            ctx.save_for_backward(argmax)
-            return from_planes(y)
-        y, argmax = max_pool2d_forward(x, k, s, p)
+        # The kernels pool plane by plane, in whatever order the planes lie: a channel-major x
+        # goes in as its (C, N, H, W) planes and comes out the same way.
+        xs = planes(x) if ctx.channel_major else x
+        y, argmax = max_pool2d_forward(xs, k, s, p)
         ctx.save_for_backward(argmax)
-        ctx.x_shape = x.shape
-        return y
+        ctx.x_shape, ctx.k, ctx.stride, ctx.padding = xs.shape, k, s, p
+        return from_planes(y) if ctx.channel_major else y
 
     @staticmethod
     def backward(ctx, gy):
         from ..kernels.pool import max_pool2d_backward
 
         (argmax,) = ctx.saved_tensors
-        if ctx.channel_major:
-            gx = max_pool2d_backward(planes(gy), argmax, ctx.x_shape, ctx.k, ctx.stride, ctx.padding)
-            return from_planes(gx), None, None, None
-        gx = max_pool2d_backward(gy, argmax, ctx.x_shape, ctx.k, ctx.stride, ctx.padding)
-        return gx, None, None, None
+        cm = ctx.channel_major
+        gx = max_pool2d_backward(planes(gy) if cm else gy, argmax, ctx.x_shape, ctx.k, ctx.stride, ctx.padding)
+        return (from_planes(gx) if cm else gx), None, None, None
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
