@@ -11,6 +11,7 @@ libraries' thread pools live in this one process (passive OpenMP waiting keeps t
 spinning on each other); ``suite.py`` measures each engine in a process of its own.
 """
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -42,10 +43,9 @@ def main(argv=None):
         print("PyTorch is not installed: minigrad's two layouts only")
 
     def speed(name, repeats):
-        if name == "nchw":
-            with mock.patch.object(F, "channel_major", lambda t: t):
-                return args.batch / timed(steps[name], 1, repeats)
-        return args.batch / timed(steps[name], 1, repeats)
+        layout = mock.patch.object(F, "channel_major", lambda t: t) if name == "nchw" else contextlib.nullcontext()
+        with layout:
+            return args.batch / timed(steps[name], 1, repeats)
 
     for name in steps:
         speed(name, 2)                    # compile and warm up

@@ -102,58 +102,44 @@ class PointwiseConv2d(Function):
         O = w.shape[0]
         w2 = w.reshape(O, C)
         ctx.stride, ctx.x_shape, ctx.has_bias = (sh, sw), x.shape, b is not None
-        ctx.channel_major = is_channel_major(x)
-        if ctx.channel_major:                       # one GEMM for the batch: (O, C) @ (C, N*OH*OW)
-            xs = planes(x)
-            xs = np.ascontiguousarray(xs[:, :, ::sh, ::sw] if (sh, sw) != (1, 1) else xs).reshape(C, N * OH * OW)
+        ctx.channel_major = cm = is_channel_major(x)
+        xs = x[:, :, ::sh, ::sw] if (sh, sw) != (1, 1) else x
+        if cm:                                      # one GEMM for the batch: (O, C) @ (C, N*OH*OW)
+            xs = planes(xs).reshape(C, N * OH * OW)
             y = w2 @ xs
-            if b is not None:
-                y += b[:, None]
-            y = from_planes(y.reshape(O, N, OH, OW))
-        else:
-            xs = np.ascontiguousarray(x[:, :, ::sh, ::sw] if (sh, sw) != (1, 1) else x).reshape(N, C, OH * OW)
-            y = np.matmul(w2, xs)                   # N GEMMs, each (O, C) @ (C, L): NCHW at once
-            if b is not None:
-                y += b[:, None]
-            y = y.reshape(N, O, OH, OW)
+        else:                                       # N GEMMs, each (O, C) @ (C, L): NCHW at once
+            xs = np.ascontiguousarray(xs).reshape(N, C, OH * OW)
+            y = np.matmul(w2, xs)
+        if b is not None:
+            y += b[:, None]                         # O is the second-last axis either way
         ctx.save_for_backward(xs if ctx.needs_input_grad[1] else None, w2)
-        return y
+        return from_planes(y.reshape(O, N, OH, OW)) if cm else y.reshape(N, O, OH, OW)
 
     @staticmethod
     def backward(ctx, gy):
         xs, w2 = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        (sh, sw), (N, C, H, W) = ctx.stride, ctx.x_shape
+        (sh, sw), (N, C, H, W), cm = ctx.stride, ctx.x_shape, ctx.channel_major
         O, (OH, OW) = w2.shape[0], gy.shape[2:]
+        # gy as xs is laid out: (O, N*L) channel-major, else (N, O, L)
+        g = planes(gy).reshape(O, N * OH * OW) if cm else np.ascontiguousarray(gy).reshape(N, O, OH * OW)
         gx = gw = gb = None
-        if ctx.channel_major:
-            g = planes(gy).reshape(O, N * OH * OW)
-            if need_x:
-                gxs = (w2.T @ g).reshape(C, N, OH, OW)
-                if (sh, sw) != (1, 1):
-                    gxs, sampled = np.zeros((C, N, H, W), gy.dtype), gxs
-                    gxs[:, :, ::sh, ::sw] = sampled
-                gx = from_planes(gxs)
-            if need_w:
-                gw = (g @ xs.T).reshape(O, C, 1, 1)
-            if need_b and ctx.has_bias:
-                gb = g.sum(axis=1)
-            return gx, gw, gb, None, None
-        gy3 = np.ascontiguousarray(gy).reshape(N, O, OH * OW)
         if need_x:
-            gxs = np.matmul(w2.T, gy3)
+            gxs = from_planes((w2.T @ g).reshape(C, N, OH, OW)) if cm else np.matmul(w2.T, g).reshape(N, C, OH, OW)
             if (sh, sw) == (1, 1):
-                gx = gxs.reshape(N, C, H, W)
-            else:
-                gx = np.zeros((N, C, H, W), gy.dtype)
-                gx[:, :, ::sh, ::sw] = gxs.reshape(N, C, OH, OW)
-        if need_w:
+                gx = gxs
+            else:                                    # the sampled pixels get it, the others 0
+                gx = from_planes(np.zeros((C, N, H, W), gy.dtype)) if cm else np.zeros((N, C, H, W), gy.dtype)
+                gx[:, :, ::sh, ::sw] = gxs
+        if need_w and cm:
+            gw = (g @ xs.T).reshape(O, C, 1, 1)
+        elif need_w:
             gw = np.zeros((O, C), gy.dtype)
             for n in range(N):                       # accumulate: no (N, O, C) temporary
-                gw += gy3[n] @ xs[n].T
+                gw += g[n] @ xs[n].T
             gw = gw.reshape(O, C, 1, 1)
         if need_b and ctx.has_bias:
-            gb = gy3.sum(axis=(0, 2))
+            gb = g.sum(axis=1) if cm else g.sum(axis=(0, 2))
         return gx, gw, gb, None, None
 
 
