@@ -20,6 +20,10 @@ wrap-around test that stops vectorisation).  The Wp - OW extra columns of each r
 computed and thrown away.  gq is the output gradient zero-padded by 2 - pad on each side:
 then input pixel (h, x) reads it at rows h..h+2 and columns x..x+2 whatever the padding.
 Padding 0, 1 or 2 on each axis (2 - pad >= 0); ``direct.py`` takes the other cases.
+
+Threads take whole images in NCHW and whole channels in the channel-major layout, so that each
+thread reads and writes one contiguous block either way (``_split``): in (C, N, H, W) memory a
+channel's N planes lie together, an image's C planes N*H*W apart.
 """
 import numpy as np
 from numba import njit, prange
@@ -40,6 +44,19 @@ def _nchw(shape, cm):
 
 
 @njit(cache=True)
+def _split(N, C, cm):
+    """(outer, inner) loop lengths: threads share the images in NCHW, the channels channel-major."""
+    return (C, N) if cm else (N, C)
+
+
+@njit(cache=True)
+def _image_channel(outer, inner, cm):
+    """(n, c) at these indices of the two loops ``_split`` sizes."""
+    outer, inner = np.int64(outer), np.int64(inner)   # prange's index may be unsigned: one type for both
+    return (inner, outer) if cm else (outer, inner)
+
+
+@njit(cache=True)
 def _plane(a, n, c, cm):
     """Image n's plane of channel c, in either layout."""
     return a[c, n] if cm else a[n, c]
@@ -56,14 +73,16 @@ def depthwise3x3_forward(x, w, b, ph, pw, relu, cm, y):
     Hp, Wp = H + 2 * ph, W + 2 * pw
     L = (OH - 1) * Wp + OW
     zero = x.dtype.type(0)
-    for n in prange(N):
+    outer, inner = _split(N, C, cm)
+    for p in prange(outer):
         xp = np.zeros((Hp, Wp), x.dtype)            # the border stays zero: only the interior is written
         acc = np.empty(OH * Wp, x.dtype)
         flat = xp.reshape(Hp * Wp)
         x00, x01, x02 = flat[0:], flat[1:], flat[2:]
         x10, x11, x12 = flat[Wp:], flat[Wp + 1:], flat[Wp + 2:]
         x20, x21, x22 = flat[2 * Wp:], flat[2 * Wp + 1:], flat[2 * Wp + 2:]
-        for c in range(C):
+        for m in range(inner):
+            n, c = _image_channel(p, m, cm)
             xp[ph:ph + H, pw:pw + W] = _plane(x, n, c, cm)
             for o in range(c * Og, (c + 1) * Og):
                 k = w[o, 0]
@@ -84,7 +103,7 @@ def depthwise3x3_forward(x, w, b, ph, pw, relu, cm, y):
 @njit(parallel=True, cache=True, fastmath=SUM_IN_ANY_ORDER)
 def depthwise3x3_backward(x, w, gy, ph, pw, need_x, need_w, cm, gx, gw_per_image):
     """gx (N, C, H, W) and gw_per_image (N, O, 1, 3, 3): each image's share of the weight
-    gradient (the caller sums them; each image owns its slice, so threads never race).
+    gradient (the caller sums them; each (image, channel) is one thread's, so threads never race).
     ``cm``: x, gy and gx are channel-major's (C, N, ...) arrays, as in the forward."""
     N, C, H, W = _nchw(x.shape, cm)
     O, OH, OW = w.shape[0], gy.shape[2], gy.shape[3]
@@ -94,7 +113,8 @@ def depthwise3x3_backward(x, w, gy, ph, pw, need_x, need_w, cm, gx, gw_per_image
     L = (OH - 1) * Wp + OW
     Lx = (H - 1) * Wq + W
     zero = x.dtype.type(0)
-    for n in prange(N):
+    outer, inner = _split(N, C, cm)
+    for p in prange(outer):
         xp = np.zeros((Hp, Wp), x.dtype)
         g = np.zeros((OH, Wp), x.dtype)             # gy laid out Wp wide, the extra columns zero
         gq = np.zeros((Hq, Wq), x.dtype)
@@ -107,7 +127,8 @@ def depthwise3x3_backward(x, w, gy, ph, pw, need_x, need_w, cm, gx, gw_per_image
         q00, q01, q02 = qf[2 * Wq + 2:], qf[2 * Wq + 1:], qf[2 * Wq:]
         q10, q11, q12 = qf[Wq + 2:], qf[Wq + 1:], qf[Wq:]
         q20, q21, q22 = qf[2:], qf[1:], qf[0:]
-        for c in range(C):
+        for m in range(inner):
+            n, c = _image_channel(p, m, cm)
             if need_w:
                 xp[ph:ph + H, pw:pw + W] = _plane(x, n, c, cm)
             if need_x:
