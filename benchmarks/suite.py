@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout, installed or not
 CNN_GFLOP_PER_IMAGE = 0.80  # forward + backward of the seed CNN (3x the forward's multiply-adds x 2)
 OPS = ["conv1", "conv2", "conv3", "conv4", "pool1", "bn1", "dense1", "loss"]
 
@@ -73,7 +74,6 @@ PRESET_NETWORKS = ("fast", "xception")
 
 def minigrad_model(name):
     """The seed CNN ("cnn"), the seed DNN ("dnn") or a preset's network ("fast", "xception")."""
-    sys.path.insert(0, str(ROOT))
     import minigrad
     from fer.models import build_model, seed_cnn, seed_dnn
     from fer.presets import PRESETS
@@ -174,7 +174,6 @@ def op_function(name, engine, n=128):
     labels = rng.integers(0, 7, n)
 
     if engine == "minigrad":
-        sys.path.insert(0, str(ROOT))
         import minigrad
         import minigrad.functional as F
 
@@ -239,7 +238,6 @@ def fast_op_function(name, engine):
     if name == "add":
         arrays.append(rng.standard_normal(shape, dtype=np.float32))
     if engine == "minigrad":
-        sys.path.insert(0, str(ROOT))
         import minigrad as lib
         import minigrad.functional as F
 
@@ -295,12 +293,10 @@ def run_case(case, threads, quick):
     reps = 2 if quick else 5
     if case == "import":
         start = time.perf_counter()
-        sys.path.insert(0, str(ROOT))
         import minigrad  # noqa: F401
         return {"seconds": time.perf_counter() - start}
     if case.startswith("compile"):
         start = time.perf_counter()
-        sys.path.insert(0, str(ROOT))
         import minigrad
         import minigrad.functional as F
         from fer.models import seed_cnn, seed_dnn, xception
