@@ -47,7 +47,7 @@ import minigrad.functional as F
 from minigrad import nn, optim
 from minigrad.checkpoint import load_checkpoint, save_checkpoint
 
-from . import budget, plots
+from . import budget, health, plots
 from .data.augment import Augmenter, mixup
 from .data import to_float
 from .distributed import Single
@@ -168,6 +168,7 @@ class Trainer:
         self.optimizer = make_optimizer(settings, list(self.model.parameters()))
         self.steps_per_epoch = count_batches(len(splits.train), settings["batch_size"], group.size)
         self.scheduler, self.schedule_per_batch = make_scheduler(settings, self.optimizer, self.steps_per_epoch)
+        self.health = health.HealthMonitor(self.model, self.steps_per_epoch)  # health.csv (fer.health)
         self.epoch = 0  # epochs finished
         self.best_val_acc, self.best_epoch, self.stale_epochs = -1.0, 0, 0
         self.history = {column: [] for column in HISTORY_COLUMNS}
@@ -322,6 +323,9 @@ class Trainer:
         if not math.isfinite(val_loss):  # the last step broke the weights: do not save them
             raise TrainingDiverged(f"the validation loss became {val_loss} after epoch {self.epoch + 1}")
         self.epoch += 1
+        rows = self.health.end_epoch(self.epoch, self.log if self.group.is_root else (lambda line: None))
+        if self.group.is_root:
+            health.save_epoch(rows, self.run_dir)
         improved = val_acc > self.best_val_acc
         if improved:
             self.best_val_acc, self.best_epoch, self.stale_epochs = val_acc, self.epoch, 0
@@ -394,6 +398,7 @@ class Trainer:
                 if mixing is not None:  # y stays the main label (lam >= 0.5): train accuracy counts it
                     x, y, paired, lam = mixup(x, y, s["mixup"], mixing)
 
+                sampled = self.health.sample(step)  # a few batches an epoch feed health.csv
                 tic = time.perf_counter()
                 logits = self.model(minigrad.Tensor(x))
                 loss = F.cross_entropy(logits, y, label_smoothing=s["label_smoothing"])
@@ -409,7 +414,11 @@ class Trainer:
                 if not math.isfinite(batch_loss):  # checked after the reduction: every rank stops here
                     raise TrainingDiverged(f"the loss became {batch_loss / batch_seen} in epoch {epoch + 1}, "
                                            f"batch {step + 1} (learning rate {self.lr:.3g}; try a lower --lr)")
+                if sampled:
+                    self.health.gradients()
                 self.optimizer.step()
+                if sampled:
+                    self.health.updates()
                 if self.schedule_per_batch:
                     self.scheduler.step()
                 compute += time.perf_counter() - tic
@@ -478,6 +487,7 @@ class Trainer:
                               title=f"{self.settings['model']} ({self.run_dir.name})",
                               val_label="test set (used for validation)" if self.splits.val_is_test
                               else "validation")
+            health.plot_run(self.run_dir, title=f"{self.settings['model']} ({self.run_dir.name}): training health")
         metrics = {"status": status, "epochs_run": self.epoch, "best_epoch": self.best_epoch,
                    "best_val_acc": self.best_val_acc if self.best_epoch else None,
                    "wall_seconds": round(sum(self.history["seconds"]), 2),
