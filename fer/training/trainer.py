@@ -1,6 +1,6 @@
 """The training loop: epochs of shuffled, augmented batches, validation, checkpoints.
 
-:class:`Trainer` owns one run folder (see :mod:`fer.runs`).  Per epoch it
+:class:`Trainer` owns one run folder (see :mod:`fer.training.runs`).  Per epoch it
 
 1. trains on the training split in shuffled mini-batches (augmented, with dropout),
    showing a live progress bar (batches, loss, accuracy, images/s, ETA),
@@ -18,12 +18,12 @@ same reason.
 
 **Stopping.**  Ctrl-C (:class:`TrainingInterrupted`), a non-finite loss
 (:class:`TrainingDiverged`), early stopping and the time budget (to which
-:mod:`fer.budget` fits the run's length) all leave the run
+:mod:`fer.training.budget` fits the run's length) all leave the run
 folder complete and consistent: the history, curves and metrics are written and
 ``last.npz`` is the last good epoch.
 
-**Several processes.**  Under ``mpiexec`` the Trainer is given a :class:`fer.distributed.MPIGroup`
-(otherwise a :class:`fer.distributed.Single`, whose collectives do nothing): every rank trains
+**Several processes.**  Under ``mpiexec`` the Trainer is given a :class:`fer.training.distributed.MPIGroup`
+(otherwise a :class:`fer.training.distributed.Single`, whose collectives do nothing): every rank trains
 its share of each global batch, one Allreduce sums the gradients, and the epoch's random
 streams (augmentation, dropout, mixup; not the shuffle, which makes the global batches) are
 also seeded from the rank.  Validation is sharded and its sums reduced, so every rank takes
@@ -47,12 +47,13 @@ import minigrad.functional as F
 from minigrad import nn, optim
 from minigrad.checkpoint import load_checkpoint, save_checkpoint
 
-from . import budget, plots
-from .data.augment import Augmenter, mixup
-from .data import to_float
+from ..data import to_float
+from ..data.augment import Augmenter, mixup
+from ..evaluation.charts import plot_curves
+from ..evaluation.inference import batch_indices, predict_logits
+from ..models.networks import INPUT_SHAPE, architecture, from_architecture
+from . import budget
 from .distributed import Single
-from .inference import batch_indices, predict_logits
-from .models import INPUT_SHAPE, architecture, from_architecture
 from .runs import read_config, write_json
 from .sync_bn import convert_sync_batchnorm
 
@@ -143,10 +144,10 @@ def versions():
 class Trainer:
     """Trains one model into one run folder.
 
-    ``settings``: the resolved settings (see :mod:`fer.presets`).
+    ``settings``: the resolved settings (see :mod:`fer.models.presets`).
     ``splits``: a :class:`fer.data.Splits` (train, val, optional labelled test).
     ``log``: where the one-line-per-epoch report goes; ``progress``: show tqdm bars.
-    ``group``: the processes training together (:mod:`fer.distributed`; default one).
+    ``group``: the processes training together (:mod:`fer.training.distributed`; default one).
     """
 
     def __init__(self, settings, splits, run_dir, log=print, progress=True, group=None):
@@ -177,7 +178,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ run folder
     def start(self, data_info, command=""):
-        """A fresh run: fit the epochs to the time budget (:func:`fer.budget.fit`), then write
+        """A fresh run: fit the epochs to the time budget (:func:`fer.training.budget.fit`), then write
         summary.txt, config.json and an epoch-0 ``last.npz`` (so that even a run stopped in
         its first epoch can be resumed)."""
         budget.fit(self)
@@ -196,7 +197,7 @@ class Trainer:
             "world_size": self.group.size, "versions": versions()})
 
     def set_epochs(self, epochs):
-        """Change the run's length (what the time budget does, :mod:`fer.budget`): the
+        """Change the run's length (what the time budget does, :mod:`fer.training.budget`): the
         schedule is rebuilt for it.  Once an epoch is done, the new schedule continues
         from the step reached, and last.npz and config.json record the new length, which
         a resume must see."""
@@ -362,7 +363,7 @@ class Trainer:
 
         With several ranks each takes its share of every global batch (the same shuffle on
         all), back-propagates its mean loss weighted by its share, and the gradients are
-        summed over the ranks (:meth:`fer.distributed.MPIGroup.reduce_step`) before the step;
+        summed over the ranks (:meth:`fer.training.distributed.MPIGroup.reduce_step`) before the step;
         the loss and accuracy are the global batches'."""
         from tqdm import tqdm
 
@@ -401,7 +402,7 @@ class Trainer:
                     loss = lam * loss + (1 - lam) * F.cross_entropy(logits, paired,
                                                                     label_smoothing=s["label_smoothing"])
                 self.optimizer.zero_grad()
-                share = len(index) / len(batch)  # of the global batch: see fer.distributed
+                share = len(index) / len(batch)  # of the global batch: see fer.training.distributed
                 (loss if share == 1 else loss * share).backward()
                 batch_loss, batch_correct, batch_seen = group.reduce_step(
                     params, [float(loss.item()) * len(index), int((logits.data.argmax(axis=1) == y).sum()),
@@ -474,10 +475,10 @@ class Trainer:
         root = self.group.is_root
         self.write_history()
         if self.history["epoch"] and root:
-            plots.plot_curves(self.history, self.run_dir / "curves.png",
-                              title=f"{self.settings['model']} ({self.run_dir.name})",
-                              val_label="test set (used for validation)" if self.splits.val_is_test
-                              else "validation")
+            plot_curves(self.history, self.run_dir / "curves.png",
+                        title=f"{self.settings['model']} ({self.run_dir.name})",
+                        val_label="test set (used for validation)" if self.splits.val_is_test
+                        else "validation")
         metrics = {"status": status, "epochs_run": self.epoch, "best_epoch": self.best_epoch,
                    "best_val_acc": self.best_val_acc if self.best_epoch else None,
                    "wall_seconds": round(sum(self.history["seconds"]), 2),
