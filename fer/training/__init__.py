@@ -1,5 +1,6 @@
 """Training one run:
 
+- :mod:`fer.training.step`: one optimisation step (forward, loss, backward, update);
 - :mod:`fer.training.trainer`: ``Trainer``, the epochs around the step (shuffling, augmentation,
   the deadline, checkpoints, the history and curves);
 - :mod:`fer.training.budget`: fitting the number of epochs to a time budget;

@@ -29,6 +29,9 @@ streams (augmentation, dropout, mixup; not the shuffle, which makes the global b
 also seeded from the rank.  Validation is sharded and its sums reduced, so every rank takes
 the same decisions (best epoch, early stopping, schedule); only rank 0 writes files.
 
+**The step.**  Each batch's forward pass, loss, backward pass and update are
+:func:`fer.training.step.train_step`; :meth:`Trainer.train_epoch` is what surrounds it.
+
 **Overhead.**  Only the forward pass, backward pass and optimiser step are timed as
 compute; everything else in the epoch's wall time (loading and augmenting batches,
 validation, checkpoints, logging) is overhead, recorded as ``overhead_fraction``.
@@ -38,6 +41,7 @@ import math
 import platform
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +59,7 @@ from ..models.networks import INPUT_SHAPE, architecture, from_architecture
 from . import budget
 from .distributed import Single
 from .runs import read_config, write_json
+from .step import train_step
 from .sync_bn import convert_sync_batchnorm
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
@@ -392,25 +397,16 @@ class Trainer:
                 if not augmenter.is_identity:
                     x = augmenter(x)
                 y = train.labels[index]
+                mixed = None
                 if mixing is not None:  # y stays the main label (lam >= 0.5): train accuracy counts it
                     x, y, paired, lam = mixup(x, y, s["mixup"], mixing)
+                    mixed = (paired, lam)
 
                 tic = time.perf_counter()
-                logits = self.model(minigrad.Tensor(x))
-                loss = F.cross_entropy(logits, y, label_smoothing=s["label_smoothing"])
-                if mixing is not None:
-                    loss = lam * loss + (1 - lam) * F.cross_entropy(logits, paired,
-                                                                    label_smoothing=s["label_smoothing"])
-                self.optimizer.zero_grad()
                 share = len(index) / len(batch)  # of the global batch: see fer.training.distributed
-                (loss if share == 1 else loss * share).backward()
-                batch_loss, batch_correct, batch_seen = group.reduce_step(
-                    params, [float(loss.item()) * len(index), int((logits.data.argmax(axis=1) == y).sum()),
-                             len(index)], self.deadline)
-                if not math.isfinite(batch_loss):  # checked after the reduction: every rank stops here
-                    raise TrainingDiverged(f"the loss became {batch_loss / batch_seen} in epoch {epoch + 1}, "
-                                           f"batch {step + 1} (learning rate {self.lr:.3g}; try a lower --lr)")
-                self.optimizer.step()
+                _, _, (batch_loss, batch_correct, batch_seen) = train_step(
+                    self.model, self.optimizer, x, y, s["label_smoothing"], mixed, scale=share,
+                    before_update=partial(self.reduce_batch, params, y, step))
                 if self.schedule_per_batch:
                     self.scheduler.step()
                 compute += time.perf_counter() - tic
@@ -425,6 +421,18 @@ class Trainer:
             bar.close()
         group.average_buffers(self.model)
         return total_loss / seen, correct / seen, compute
+
+    def reduce_batch(self, params, labels, step, logits, loss):
+        """Between a step's backward pass and its update: the gradients and the batch's (loss sum,
+        correct, images) summed over the ranks, which it returns.  A non-finite loss stops every
+        rank here, after the reduction, before the update."""
+        sums = self.group.reduce_step(params, [float(loss.item()) * len(labels),
+                                               int((logits.data.argmax(axis=1) == labels).sum()), len(labels)],
+                                      self.deadline)
+        if not math.isfinite(sums[0]):
+            raise TrainingDiverged(f"the loss became {sums[0] / sums[2]} in epoch {self.epoch + 1}, "
+                                   f"batch {step + 1} (learning rate {self.lr:.3g}; try a lower --lr)")
+        return sums
 
     def validate(self):
         """(loss, accuracy) on the validation split, with the training loss function
