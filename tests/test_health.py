@@ -8,7 +8,7 @@ import pytest
 
 import minigrad
 import minigrad.functional as F
-from fer import health
+from fer.training import health
 from minigrad import nn, optim
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -77,7 +77,7 @@ def test_health_csv_after_a_training_run(tiny_run, tiny_configs):
     with open(folder / "health.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     minigrad.manual_seed(0)
-    from fer.models import build_model
+    from fer.models.networks import build_model
     model = build_model("cnn", **tiny_configs["cnn"])
     layers = [name for name, m in model.named_modules()
               if name and (any(True for _ in m.parameters(recurse=False)) or health.is_relu(m))]

@@ -47,6 +47,7 @@ class HealthMonitor:
         self.sampled_steps = set(np.linspace(0, steps_per_epoch - 1, min(samples, steps_per_epoch)).round().astype(int))
         self.warned = set()
         self._hooks, self._before = [], None
+        self.sampling = False  # between sample() and gradients() of a measured step
         self._reset()
 
     def _reset(self):
@@ -59,6 +60,7 @@ class HealthMonitor:
         """Before the forward of ``step``: True (and hooks on) when this step is measured."""
         if step not in self.sampled_steps:
             return False
+        self.sampling = True
         for name, module in self.watched.items():
             self._hooks.append(module.register_forward_hook(
                 lambda module, inputs, output, name=name: self._activation(name, output.data)))
@@ -68,7 +70,7 @@ class HealthMonitor:
         """After backward (and the ranks' sum), before the optimiser's step."""
         for handle in self._hooks:
             handle.remove()
-        self._hooks = []
+        self._hooks, self.sampling = [], False
         self._before = {}
         for name, module in self.layers.items():
             params = list(module.parameters(recurse=False))
@@ -171,7 +173,7 @@ def plot_health(rows, path, title=""):
     """Layers (rows, in the model's order) against epochs (columns), one panel per measure, each
     panel showing the layers it applies to: log10 gradient norm, log10 update/weight, the
     activations' standard deviation, dead ReLU units."""
-    from .plots import pyplot, save_figure
+    from ..evaluation.charts import pyplot, save_figure
 
     plt = pyplot()
     epochs = sorted({r["epoch"] for r in rows})
