@@ -17,6 +17,9 @@ wall time, FLOPs and bytes moved, GFLOP/s and GB/s, and those as shares of this 
 peaks, measured once per process (:func:`machine_peaks`).  FLOPs come from the shapes
 (:func:`forward_flops`; a backward is counted as 2x its forward: two products of the same
 size for a matrix product or a convolution, about two operations per element elsewhere).
+A convolution is counted as the direct formula's FLOPs whatever the algorithm: Winograd's
+transforms need fewer multiplications, so its "GFLOP/s" is an effective rate that may pass
+the matrix-multiply peak.
 Bytes moved are every array an op reads plus every array it writes, each once: a lower bound
 (a cache-blocked GEMM or an im2col reads more).
 """

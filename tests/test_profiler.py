@@ -86,3 +86,16 @@ def test_nested_events_count_their_children_once():
     outer, inner = (next(e for e in prof.events if e.name == name) for name in ("_Outer", "Mul"))
     assert outer.self_time == pytest.approx(outer.duration - inner.duration)
     assert prof.total() <= prof.wall
+
+
+def test_fer_train_profile_writes_the_table_and_the_trace(tmp_path, tiny_args, capsys):
+    from fer import train
+
+    assert train.main(tiny_args(tmp_path, "cnn", 1, 120, "--profile", "2")) == 0
+    printed = capsys.readouterr().out
+    assert "op profile of 2 training steps (steps 2-3)" in printed
+    assert (tmp_path / "profile.txt").read_text().splitlines()[1].split()[:3] == ["op", "phase", "calls"]
+    trace = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    names = {e["name"] for e in trace}
+    assert "AdamW.step" in names or "SGD.step" in names
+    assert sum(e["name"].endswith(".step") for e in trace) == 2  # one optimiser step per profiled step

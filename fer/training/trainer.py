@@ -57,6 +57,7 @@ from ..evaluation.charts import plot_curves
 from ..evaluation.inference import batch_indices, predict_logits
 from ..models.networks import INPUT_SHAPE, architecture, from_architecture
 from . import budget, health
+from .profiling import StepProfiler
 from .distributed import Single
 from .runs import read_config, write_json
 from .step import train_step
@@ -155,7 +156,7 @@ class Trainer:
     ``group``: the processes training together (:mod:`fer.training.distributed`; default one).
     """
 
-    def __init__(self, settings, splits, run_dir, log=print, progress=True, group=None):
+    def __init__(self, settings, splits, run_dir, log=print, progress=True, group=None, profile_steps=0):
         self.settings, self.splits, self.run_dir = settings, splits, Path(run_dir)
         self.group = group = group or Single()
         self.log, self.progress = log, progress and group.is_root
@@ -175,6 +176,7 @@ class Trainer:
         self.steps_per_epoch = count_batches(len(splits.train), settings["batch_size"], group.size)
         self.scheduler, self.schedule_per_batch = make_scheduler(settings, self.optimizer, self.steps_per_epoch)
         self.health = health.HealthMonitor(self.model, self.steps_per_epoch)  # health.csv (fer.training.health)
+        self.profiler = StepProfiler(profile_steps if group.is_root else 0, self.steps_per_epoch, self.run_dir, log)
         self.epoch = 0  # epochs finished
         self.best_val_acc, self.best_epoch, self.stale_epochs = -1.0, 0, 0
         self.history = {column: [] for column in HISTORY_COLUMNS}
@@ -407,11 +409,13 @@ class Trainer:
                     mixed = (paired, lam)
 
                 sampled = self.health.sample(step)  # a few batches an epoch feed health.csv
+                self.profiler.start(step)  # --profile N: the op profiler over N steps, once
                 tic = time.perf_counter()
                 share = len(index) / len(batch)  # of the global batch: see fer.training.distributed
                 _, _, (batch_loss, batch_correct, batch_seen) = train_step(
                     self.model, self.optimizer, x, y, s["label_smoothing"], mixed, scale=share,
                     before_update=partial(self.reduce_batch, params, y, step))
+                self.profiler.stop(step)
                 if sampled:
                     self.health.updates()
                 if self.schedule_per_batch:
