@@ -63,21 +63,28 @@ class Graph:
         self.nodes, self.edges, self.fold, self.expand = nodes, edges, fold, tuple(expand)
         self.module_types = module_types or {}  # {module name: its class name}, for folded labels
 
+    def with_folding(self, fold: bool = True, expand=()) -> "Graph":
+        """The same graph drawn with other folding (the nodes, and their gradient norms, are shared)."""
+        return Graph(self.nodes, self.edges, fold, expand, self.module_types)
+
     def _folded(self, node) -> bool:
         return self.fold and node.module is not None and node.module not in self.expand
 
-    def groups(self) -> tuple[dict, list]:
-        """The drawn nodes ({key: (label, kind)}) and edges after folding each module into one node."""
+    def groups(self, backward: bool = False) -> tuple[dict, list]:
+        """The drawn nodes ({key: (label, kind)}) and edges after folding each module into one node;
+        ``backward`` names each op's backward (``MulBackward``)."""
+        suffix = "Backward" if backward else ""
         drawn, members = {}, {}
         for node in self.nodes.values():
             if self._folded(node):
                 members.setdefault(node.module, []).append(node)
                 continue
-            drawn[f"n{node.id}"] = (self._label(node), node.kind)
+            name = node.name + suffix if node.kind == "op" else node.name
+            drawn[f"n{node.id}"] = (f"{name}\\n{_shape_text(node)}" + _grad_text(node), node.kind)
         for module, nodes in members.items():
             ops = [n for n in nodes if n.kind == "op"]
             last = ops[-1] if ops else nodes[-1]  # nodes are in topological order: the module's output
-            names = ", ".join(dict.fromkeys(n.name for n in ops))
+            names = ", ".join(dict.fromkeys(n.name + suffix for n in ops))
             kind = self.module_types.get(module)
             title = f"{module}: {kind}" if kind else module
             label = f"{title}\\n{names}\\n{_shape_text(last)}" + _grad_text(last)
@@ -93,21 +100,15 @@ class Graph:
                 edges.append(edge)
         return drawn, edges
 
-    @staticmethod
-    def _label(node) -> str:
-        return f"{node.name}\\n{_shape_text(node)}" + _grad_text(node)
-
     def dot(self, backward: bool = False) -> str:
         """DOT text: data flowing down from the inputs (or, ``backward``, gradients flowing up from the loss)."""
-        drawn, edges = self.groups()
+        drawn, edges = self.groups(backward)
         style = {"op": 'shape=box, style="rounded,filled", fillcolor="#dbe8f5"',
                  "module": 'shape=box3d, style=filled, fillcolor="#d9ecd0"',
                  "leaf": 'shape=ellipse, style=filled, fillcolor="#f6e7c8"'}
         lines = ["digraph minigrad {", '  node [fontname="Helvetica", fontsize=10];',
                  '  edge [color="#b04040"];' if backward else "  edge [color=\"#555555\"];"]
         for key, (label, kind) in drawn.items():
-            if backward and kind != "leaf":
-                label = label.replace("\\n", "Backward\\n", 1)
             lines.append(f'  {key} [label="{_escape(label)}", {style[kind]}];')
         for a, b in edges:
             lines.append(f"  {b} -> {a};" if backward else f"  {a} -> {b};")

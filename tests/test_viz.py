@@ -102,3 +102,22 @@ def test_trace_backward_matches_backward_on_a_network(cnn_loss):
         if step.op is None:
             assert np.allclose(step.gradient, dict(model.named_parameters())[step.name].grad, atol=1e-6)
     assert len({s.name for s in trace}) == len(trace)
+
+
+def test_fer_graph_draws_an_untrained_model_and_a_run(tmp_path, tiny_run):
+    from fer import graph as command
+    from fer.cli.common import UsageError
+
+    with pytest.raises(UsageError, match="RUN or --model"):
+        command.main([])
+    assert command.main(["--model", "cnn", "--out", str(tmp_path / "cnn")]) == 0
+    layers = (tmp_path / "cnn" / "graph.dot").read_text()
+    assert layers.count("shape=box3d") == 4 * 2 + 3 * 2 + 1  # conv+BN per block, linear+BN per dense, the last
+    assert "0: Conv2d" in layers and "|grad|" in layers
+    assert "CrossEntropyBackward" in (tmp_path / "cnn" / "graph-backward.dot").read_text()
+    assert "features" not in (tmp_path / "cnn" / "graph-ops.dot").read_text()
+    run = tiny_run("cnn", 1, 120)
+    assert command.main([str(run), "--format", "png"]) == 0
+    assert (run / "graph-ops.dot").exists()
+    if shutil.which("dot") is not None:
+        assert (tmp_path / "cnn" / "graph.svg").exists() and (run / "graph-backward.png").exists()
