@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 
 import minigrad  # noqa: E402
 import minigrad.functional as F  # noqa: E402
+import minigrad.nn  # noqa: E402
 import minigrad.optim as optim  # noqa: E402
 import minigrad.ops.conv as conv  # noqa: E402
 from fer.models import seed_cnn  # noqa: E402
@@ -31,7 +32,7 @@ from fer.presets import PRESETS  # noqa: E402
 
 def main(rounds=6, steps=4, batch=64):
     minigrad.manual_seed(0)
-    model = seed_cnn(**PRESETS["seed-cnn"]["model_config"])
+    model = minigrad.nn.fuse(seed_cnn(**PRESETS["seed-cnn"]["model_config"]))
     optimizer = optim.AdamW(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     x, y = minigrad.Tensor(rng.random((batch, 1, 48, 48), dtype=np.float32)), rng.integers(0, 7, batch)

@@ -165,6 +165,9 @@ class Trainer:
         group.broadcast_model(self.model)  # the same start on every rank, whatever their libraries
         if settings.get("sync_bn") and group.size > 1:
             convert_sync_batchnorm(self.model, group)
+        # The fast path: the same model with its conv blocks, batch norm + ReLU and max-pool +
+        # dropout fused (minigrad.nn.fuse); it shares every parameter with self.model.
+        self.fused_model = nn.fuse(self.model)
         self.optimizer = make_optimizer(settings, list(self.model.parameters()))
         self.steps_per_epoch = count_batches(len(splits.train), settings["batch_size"], group.size)
         self.scheduler, self.schedule_per_batch = make_scheduler(settings, self.optimizer, self.steps_per_epoch)
@@ -395,7 +398,7 @@ class Trainer:
                     x, y, paired, lam = mixup(x, y, s["mixup"], mixing)
 
                 tic = time.perf_counter()
-                logits = self.model(minigrad.Tensor(x))
+                logits = self.fused_model(minigrad.Tensor(x))
                 loss = F.cross_entropy(logits, y, label_smoothing=s["label_smoothing"])
                 if mixing is not None:
                     loss = lam * loss + (1 - lam) * F.cross_entropy(logits, paired,
