@@ -439,7 +439,7 @@ def test_fuse_folds_batch_norm_into_the_convolution_in_evaluation(batch, size, m
 def test_fuse_runs_a_winograd_conv_block_as_one_op_in_evaluation(monkeypatch):
     """conv (64 channels: Winograd) -> batch norm -> ReLU -> 2x2 max-pool in evaluation: the
     pooling happens in the convolution's output pass, with the layers' result."""
-    from minigrad.ops.conv import _auto_algorithm
+    from minigrad.dispatch import conv2d_algorithm
 
     minigrad.manual_seed(0)
     rng = np.random.default_rng(5)
@@ -449,7 +449,7 @@ def test_fuse_runs_a_winograd_conv_block_as_one_op_in_evaluation(monkeypatch):
     net[1].running_var[...] = rng.uniform(0.2, 3.0, 8)
     net.eval()
     x = Tensor(rng.standard_normal((9, 64, 16, 15)).astype(np.float32))
-    assert _auto_algorithm(x.shape, net[0].weight.shape, 1, 1, 1, True) == "winograd"
+    assert conv2d_algorithm(x.shape, net[0].weight.shape, 1, 1) == "winograd"
     apart = x
     for layer in net:
         apart = layer(apart)

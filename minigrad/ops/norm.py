@@ -20,6 +20,7 @@ import numpy as np
 
 from .._args import shape_text
 from ..autograd import Function
+from ..dispatch import kernel
 from ..tensor import Tensor
 from .layout import from_planes, is_channel_major, planes
 
@@ -71,7 +72,7 @@ class BatchNorm(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean=None, running_var=None, momentum=0.1, eps=1e-5, relu=False):
-        from ..kernels.norm import batch_norm_forward_train
+        batch_norm_forward_train = kernel("norm", "batch_norm_forward_train")
 
         ctx.channel_major, ctx.shape = is_channel_major(x), x.shape
         x3 = _view3(x, ctx.channel_major)
@@ -95,7 +96,7 @@ class BatchNorm(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        from ..kernels.norm import batch_norm_backward
+        batch_norm_backward = kernel("norm", "batch_norm_backward")
 
         x3, mean, invstd, weight, y3 = ctx.saved_tensors
         gx3, gw, gb = batch_norm_backward(_view3(gy, ctx.channel_major), x3, mean, invstd, weight, y3)
@@ -132,7 +133,7 @@ class BatchNormEval(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean=None, running_var=None, eps=1e-5, relu=False):
-        from ..kernels.norm import batch_norm_forward_eval
+        batch_norm_forward_eval = kernel("norm", "batch_norm_forward_eval")
 
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")

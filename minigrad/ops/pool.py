@@ -14,6 +14,7 @@ import numpy as np
 
 from .._args import pair, shape_text
 from ..autograd import Function
+from ..dispatch import kernel
 from .layout import from_planes, is_channel_major, planes
 
 
@@ -58,7 +59,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding=0):
-        from ..kernels.pool import max_pool2d_forward
+        max_pool2d_forward = kernel("pool", "max_pool2d_forward")
 
         k, s, p = _window("max_pool2d", x, kernel_size, stride, padding)
         ctx.channel_major = is_channel_major(x)
@@ -72,7 +73,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        from ..kernels.pool import max_pool2d_backward
+        max_pool2d_backward = kernel("pool", "max_pool2d_backward")
 
         (argmax,) = ctx.saved_tensors
         cm = ctx.channel_major
@@ -101,7 +102,7 @@ class AvgPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding=0, count_include_pad=True):
-        from ..kernels.pool import avg_pool2d_forward
+        avg_pool2d_forward = kernel("pool", "avg_pool2d_forward")
 
         k, s, p = _window("avg_pool2d", x, kernel_size, stride, padding)
         ctx.x_shape, ctx.k, ctx.stride, ctx.padding = x.shape, k, s, p
@@ -110,7 +111,7 @@ class AvgPool2d(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        from ..kernels.pool import avg_pool2d_backward
+        avg_pool2d_backward = kernel("pool", "avg_pool2d_backward")
 
         gx = avg_pool2d_backward(gy, ctx.x_shape, ctx.k, ctx.stride, ctx.padding, ctx.count_include_pad)
         return gx, None, None, None, None
