@@ -22,8 +22,7 @@ over the libraries, with the pieces they share in
 
 import os
 
-# minigrad/_threads.py explains these; they are repeated here because the fer commands load
-# NumPy (to read data) before minigrad, and importing minigrad just for them would slow --help.
+# minigrad/runtime.py explains these; set here too, as commands load NumPy before minigrad (cheap for --help).
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 

@@ -4,9 +4,11 @@ Start reading at :mod:`minigrad.autograd` (the backward walk), then
 :mod:`minigrad.tensor`, then the ops in :mod:`minigrad.ops`.  ``docs/TOUR.md`` gives
 the full reading order.
 """
-from . import _threads  # noqa: F401  (before NumPy starts its threads)
-from ._memory import keep_freed_memory
-from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad
+from . import runtime
+
+runtime.apply()          # process settings, before NumPy starts its threads: see minigrad/runtime.py
+
+from .autograd import Context  # noqa: E402  (after runtime.apply), Function, enable_grad, is_grad_enabled, no_grad
 from .dispatch import algorithms, backend
 from .gradcheck import gradcheck
 from .random import manual_seed
@@ -14,7 +16,8 @@ from .tensor import Tensor
 
 __version__ = "0.1.0"
 
-keep_freed_memory()
+runtime_settings = runtime.runtime_settings
 
 __all__ = ["Tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled",
-           "gradcheck", "manual_seed", "backend", "algorithms", "__version__"]
+           "gradcheck", "manual_seed", "backend", "algorithms", "runtime_settings",
+           "__version__"]

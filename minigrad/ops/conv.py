@@ -32,12 +32,9 @@ layer at batch 128.  Two choices keep that down:
 * The batch is processed in chunks of whole images, each chunk's ``cols`` (and GEMM
   output) at most ``CHUNK_BYTES`` (32 MB): the seed CNN at batch 128 then runs in 2-6
   chunks a layer, each GEMM still hundreds of columns wide, so BLAS runs at the same
-  speed, and the peak memory of a training step drops by about 110 MB.  Chunks below
-  glibc's 32 MB mmap threshold are also recycled by malloc, which spares the page
-  faults of a fresh 170 MB array (as costly as filling it).  Not smaller: each chunk
-  hands the cores from numba's thread pool (im2col, col2im) to OpenBLAS's and back,
-  and with default settings the idle pool keeps spinning for milliseconds after each
-  call (``OMP_WAIT_POLICY=passive`` and ``OPENBLAS_THREAD_TIMEOUT=4`` stop that).
+  speed, and the peak memory of a training step drops by about 110 MB.  Not smaller:
+  each chunk hands the cores from numba's thread pool (im2col, col2im) to BLAS's and
+  back (:mod:`minigrad.runtime` says what that costs).
 """
 import numpy as np
 
