@@ -8,11 +8,11 @@ from . import runtime
 
 runtime.apply()          # process settings, before NumPy starts its threads: see minigrad/runtime.py
 
-from .autograd import Context  # noqa: E402  (after runtime.apply), Function, enable_grad, is_grad_enabled, no_grad
-from .dispatch import algorithms, backend
-from .gradcheck import gradcheck
-from .random import manual_seed
-from .tensor import Tensor
+from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad  # noqa: E402
+from .dispatch import algorithms, backend  # noqa: E402
+from .gradcheck import gradcheck  # noqa: E402
+from .random import manual_seed  # noqa: E402
+from .tensor import Tensor  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -97,7 +97,7 @@ import sys
 import numpy as np
 import minigrad, minigrad.functional as F
 from minigrad import Tensor, nn
-from fer.models import seed_cnn
+from fer.models.networks import seed_cnn
 minigrad.manual_seed(0)
 model = seed_cnn()
 x = np.random.default_rng(0).standard_normal((2, 1, 48, 48)).astype(np.float32)

@@ -8,7 +8,7 @@ import minigrad.nn as nn
 from minigrad import Tensor
 from minigrad.nn.fused import BatchNormReLU, ConvBatchNormReLUMaxPool2d, MaxPool2dDropout
 
-from fer.models import seed_cnn, xception
+from fer.models.networks import seed_cnn, xception
 
 
 def _perturb_statistics(model, seed=3):

@@ -8,7 +8,7 @@ loopback one puts the page, and the models, on the network: ``--host`` says so.
 import argparse
 import sys
 
-from ..cli_common import UsageError, add_model_args, bare_tta_before_run, run_cli, use_threads
+from ..cli.common import UsageError, add_model_args, bare_tta_before_run, run_cli, use_threads
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -54,7 +54,7 @@ def main(argv=None):
 
     from waitress import create_server
 
-    from ..runs import load_model
+    from ..training.runs import load_model
     from .app import create_app
     from .predictor import Predictor
 
