@@ -117,6 +117,22 @@ def algorithms(conv: str = "auto"):
         _conv_algorithm.reset(token)
 
 
+_channel_major_twins = None
+
+
+def for_layout(function, x):
+    """``function``, or where x is channel-major (a tensor laid out (C, N, H, W), see
+    :mod:`minigrad.ops.layout`) its channel-major twin from there, which keeps that layout."""
+    global _channel_major_twins
+    from .ops.layout import channel_major_twins, is_channel_major
+
+    if not is_channel_major(getattr(x, "data", x)):
+        return function
+    if _channel_major_twins is None:
+        _channel_major_twins = channel_major_twins()
+    return _channel_major_twins.get(function, function)
+
+
 def winograd_applies(w_shape, stride, padding, groups=1) -> bool:
     """True when a convolution can use Winograd: a 3x3 or 5x5 kernel, stride 1, groups 1,
     the same padding on both axes."""

@@ -252,15 +252,17 @@ def _winograd(x, w, b, stride, padding, groups, relu):
 
 
 def _direct(x, w, b, stride, padding, groups, relu):
+    from ..dispatch import for_layout
     from .direct import DirectConv2d
 
-    return _then_relu(DirectConv2d.apply(x, w, b, stride, padding, groups), relu)
+    return _then_relu(for_layout(DirectConv2d, x).apply(x, w, b, stride, padding, groups), relu)
 
 
 def _pointwise(x, w, b, stride, padding, groups, relu):
+    from ..dispatch import for_layout
     from .direct import PointwiseConv2d
 
-    return _then_relu(PointwiseConv2d.apply(x, w, b, stride, padding), relu)
+    return _then_relu(for_layout(PointwiseConv2d, x).apply(x, w, b, stride, padding), relu)
 
 
 #: conv2d's algorithms by the name :func:`minigrad.dispatch.conv2d_algorithm` returns.
