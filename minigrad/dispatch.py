@@ -32,8 +32,10 @@ on 6x6 maps, 9 tiles an image) reaches 512 tiles at batch 57, so it runs im2col 
 56 and Winograd from 57; at batch 1 conv2-conv4 run im2col.  ``--quick``'s 1/8-width seed
 CNN (8, 16, 32, 32 channels) has at most 32 x 32 = 1024 channel pairs in a layer: every
 convolution runs the direct kernel (in evaluation with the ReLU and the 2x2 max-pool in its
-pass), none im2col or Winograd; and without dropout its max-pools run unfused.  ``with minigrad.algorithms(conv="im2col"):`` pins
-one algorithm for every convolution of a model (where it applies; elsewhere "auto" decides).
+pass), none im2col or Winograd; and without dropout its max-pools run unfused.
+
+``with minigrad.algorithms(conv="im2col"):`` pins one algorithm for every convolution of a
+model (where it applies; elsewhere "auto" decides).
 """
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ from .module import Module, Sequential
 
 def fuse(model: Module) -> Module:
     """``model`` with its fusable runs of layers as fused modules; ``model`` itself is not changed."""
-    if isinstance(model, Sequential) and type(model) is Sequential:
+    if type(model) is Sequential:
         return _fuse_sequential(model)
     children = OrderedDict((name, fuse(child) if child is not None else None) for name, child in model._modules.items())
     if all(children[name] is child for name, child in model._modules.items()):

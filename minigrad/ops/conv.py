@@ -40,7 +40,7 @@ import numpy as np
 
 from .._args import pair, shape_text
 from ..autograd import Function
-from ..dispatch import kernel
+from ..dispatch import conv2d_algorithm, for_layout, kernel
 
 #: Bytes of im2col matrix (or of GEMM output) per chunk of images; see the module docstring.
 CHUNK_BYTES = 32 * 2**20
@@ -204,8 +204,6 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto", relu=F
     ``relu=True`` returns ``relu(conv2d(...))``: Winograd applies it in its output pass,
     the other algorithms right after.
     """
-    from ..dispatch import conv2d_algorithm
-
     _check_groups(x, w, groups)
     algorithm = conv2d_algorithm(x.shape, w.shape, stride, padding, groups, algorithm)
     return ALGORITHMS[algorithm](x, w, b, stride, padding, groups, relu)
@@ -252,14 +250,12 @@ def _winograd(x, w, b, stride, padding, groups, relu):
 
 
 def _direct(x, w, b, stride, padding, groups, relu):
-    from ..dispatch import for_layout
     from .direct import DirectConv2d
 
     return _then_relu(for_layout(DirectConv2d, x).apply(x, w, b, stride, padding, groups), relu)
 
 
 def _pointwise(x, w, b, stride, padding, groups, relu):
-    from ..dispatch import for_layout
     from .direct import PointwiseConv2d
 
     return _then_relu(for_layout(PointwiseConv2d, x).apply(x, w, b, stride, padding), relu)
@@ -276,7 +272,6 @@ def conv2d_max_pool2x2(x, w, b=None, stride=1, padding=0, groups=1, relu=False):
     and so does the direct kernel at stride 1 (a network's first layer); elsewhere the two ops
     run one after the other."""
     from ..autograd import is_grad_enabled
-    from ..dispatch import conv2d_algorithm
     from ..kernels.direct import direct_conv2d_forward
     from ..tensor import Tensor
     from .pool import max_pool2d
