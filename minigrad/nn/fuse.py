@@ -18,8 +18,11 @@ Patterns, in a Sequential, tried at each layer in this order:
 
 Only layers of exactly these classes fuse (a subclass may compute something else), and
 only layers without hooks (a hook expects to see its layer run).  Other modules are kept;
-their children are fused the same way (a custom module gets a shallow copy whose children
-are the fused ones, its own forward unchanged).
+their children are fused the same way: a custom module gets a shallow copy whose children
+are the fused ones, its own forward unchanged (as PyTorch's ``fuse_modules`` copies the
+model).  The copy shares the original's parameters, buffers, hooks and every object its
+attributes hold, but an attribute its forward *reassigns* (``self.calls += 1``) changes on the
+copy only.
 """
 from __future__ import annotations
 
