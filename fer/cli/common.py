@@ -33,7 +33,7 @@ USER_ERRORS = (DataError, UsageError, FileNotFoundError)
 
 # fer.evaluation.inference.TTA_MODES, spelt out here so that --help need not import the engine (a test
 # checks that the two agree).
-TTA_CHOICES = ("none", "flip", "flip-shift", "ten-crop")
+TTA_CHOICES = ("none", "flip", "flip-shift", "ten-crop", "ten-crop-2scale")
 
 
 # ------------------------------------------------------------------ options
@@ -105,8 +105,9 @@ def add_model_args(parser: argparse.ArgumentParser, batch_size: bool = True) -> 
     add_checkpoint_arg(parser, "each run")
     parser.add_argument("--tta", nargs="?", const="flip", default="none", choices=TTA_CHOICES,
                         help="test-time augmentation: flip (the image and its mirror; what a bare --tta "
-                             "means), flip-shift (also shifted by 2 pixels: 10 views) or ten-crop (corner and "
-                             "centre crops and their mirrors, for networks trained on crops: fast, best, xception)")
+                             "means), flip-shift (also shifted by 2 pixels: 10 views), ten-crop (corner and "
+                             "centre crops and their mirrors, for networks trained on crops: fast, best, xception) "
+                             "or ten-crop-2scale (those and ten of the face at 90%%: 20 views)")
     if batch_size:
         parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     add_threads_arg(parser)
