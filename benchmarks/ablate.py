@@ -76,12 +76,13 @@ The hour's result should not depend on whether the machine runs at 150 or 350 im
 
 1. measure the pace before training (the probe of `fer.training.budget`, plus the first epoch);
 2. fix the epochs from it: the number of epochs of the full-size recipe that fit the budget, but
-   never fewer than a floor (20 for `fast`: below it the curves are still rising 0.3-0.5 points
+   never fewer than a floor (say 20 for `fast`: at 16-27 epochs the curves are still rising 0.3-0.5 points
    an epoch);
 3. when the floor does not fit at full cost, buy the epochs with a cheaper step rather than
    cutting the schedule: first smaller crops of downscaled faces for the early epochs
-   (progressive resizing, on networks that take any size), then a narrower network (widths x0.75
-   costs about 0.56x per image), chosen from a measured table of cost per image;
+   (progressive resizing, on networks that take any size), then a narrower network (a
+   convolution's multiply-adds scale with the square of its width: x0.75 is about 0.56x), chosen
+   from a table of cost per image measured with `benchmarks/suite.py`;
 4. record the choice in config.json, so that the row is reproducible on any machine with
    `--epochs N --max-minutes 0` and the same width/crop.
 

@@ -29,9 +29,9 @@ def fake_run(folder, accuracies, status="finished", macro_f1=0.55):
 
 def test_dry_run_prints_each_rows_training_and_evaluation_commands(tmp_path, capsys):
     out = tmp_path / "ab"
+    wide = "wide=--model-config '{\"widths\":[96,192,384,768]}'"
     assert ablate.main(["--data", "fer.csv.gz", "--rows", "baseline,ema,snapshots", "--seeds", "0,1",
-                        "--out", str(out), "--dry-run", "--change", "wide=--model-config '{\"widths\":[96,192,384,768]}'"]
-                       ) == 0
+                        "--out", str(out), "--dry-run", "--change", wide]) == 0
     lines = [shlex.split(line) for line in capsys.readouterr().out.splitlines()]
     trains = [line for line in lines if line[2] == "fer.train"]
     assert len(trains) == 8 and len(lines) == 8 * 5  # 4 rows x 2 seeds, each trained then scored 4 ways

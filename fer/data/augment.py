@@ -78,7 +78,8 @@ class Augmenter:
 
     def __repr__(self) -> str:
         return (f"Augmenter(shift={self.shift}, flip={self.flip}, rotate={self.rotate}, scale={self.scale}, "
-                f"brightness={self.brightness}, contrast={self.contrast}, cutout={self.cutout}, crop={self.crop}, erase={self.erase})")
+                f"brightness={self.brightness}, contrast={self.contrast}, cutout={self.cutout}, crop={self.crop}, "
+                f"erase={self.erase})")
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """images: (N, C, H, W) float32 -> new (N, C, H, W) float32 array ((N, C, crop, crop) with crop)."""

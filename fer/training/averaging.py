@@ -43,17 +43,17 @@ class WeightAverage:
     def update(self, model):
         """Move the shadow towards ``model``'s current state (see the module docstring)."""
         self.updates += 1
-        state = model.state_dict()
         if self.shadow is None:
-            self.shadow = state
+            self.shadow = model.state_dict()  # copies
             return
         weight = 1 - ema_decay(self.decay, self.updates) if self.decay is not None else 1 / self.updates
-        for key, value in state.items():
+        live = {**{name: p.data for name, p in model.named_parameters()}, **dict(model.named_buffers())}
+        for key, value in live.items():  # the model's own arrays, read without a copy (this runs every step)
             shadow = self.shadow[key]
             if np.issubdtype(shadow.dtype, np.floating):
                 shadow += (value - shadow) * shadow.dtype.type(weight)  # in place, in the shadow's dtype
             else:
-                self.shadow[key] = value
+                self.shadow[key] = value.copy()
 
     @contextmanager
     def applied(self, model):
