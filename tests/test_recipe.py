@@ -9,7 +9,8 @@ import minigrad
 from minigrad import nn, optim
 from minigrad.checkpoint import load_checkpoint, save_checkpoint
 
-from fer.data.augment import Augmenter, cutmix, resize_images
+from fer.data.augment import Augmenter, cutmix
+from fer.data.images import resize_images
 from fer.evaluation.inference import predict_proba, tta_views
 from fer.models import presets
 from fer.models.networks import architecture, from_architecture

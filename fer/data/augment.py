@@ -194,18 +194,6 @@ def mix_batch(images, labels, mixup_alpha, cutmix_alpha, rng):
     return (cutmix(images, labels, cutmix_alpha, rng) if use_cutmix
             else mixup(images, labels, mixup_alpha, rng))
 
-
-def resize_images(images, side):
-    """(N, C, H, W) float32 -> (N, C, side, side), bilinear (:func:`fer.data.images.resize_bilinear`)."""
-    from .images import resize_bilinear
-
-    n, c, h, w = images.shape
-    if (h, w) == (side, side):
-        return images
-    flat = resize_bilinear(images.reshape(n * c, h, w), (side, side))
-    return np.ascontiguousarray(flat.reshape(n, c, side, side), dtype=np.float32)
-
-
 # fastmath lets LLVM reorder the float arithmetic (about 1.5x faster); safe
 # here because no NaN or infinity can arise from finite images.
 @njit(cache=True, fastmath=True)

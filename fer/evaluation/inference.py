@@ -16,7 +16,7 @@ from minigrad import nn
 
 from .. import LABELS
 from ..data import to_float
-from ..data.augment import resize_images
+from ..data.images import resize_images
 from ..errors import UsageError
 from ..models.networks import input_side
 

@@ -52,7 +52,8 @@ from minigrad import nn, optim
 from minigrad.checkpoint import load_checkpoint, save_checkpoint
 
 from ..data import to_float
-from ..data.augment import Augmenter, mix_batch, resize_images
+from ..data.augment import Augmenter, mix_batch
+from ..data.images import resize_images
 from ..evaluation.charts import plot_curves
 from ..evaluation.inference import batch_indices, predict_logits
 from ..evaluation.metrics import classification_report
