@@ -194,6 +194,7 @@ def mix_batch(images, labels, mixup_alpha, cutmix_alpha, rng):
     return (cutmix(images, labels, cutmix_alpha, rng) if use_cutmix
             else mixup(images, labels, mixup_alpha, rng))
 
+
 # fastmath lets LLVM reorder the float arithmetic (about 1.5x faster); safe
 # here because no NaN or infinity can arise from finite images.
 @njit(cache=True, fastmath=True)
