@@ -227,3 +227,46 @@ def test_a_run_records_the_new_flags_keeps_the_ema_in_best_npz_and_reports_macro
         for key, value in best.items():  # the EMA's weights, not the raw ones
             np.testing.assert_array_equal(value, header["ema"]["shadow"][key])
     assert (out / "snapshot-1" / "best.npz").is_file() and (out / "snapshot-2" / "config.json").is_file()
+
+
+def test_a_run_with_the_averages_resumes_exactly_after_ctrl_c(tmp_path, tiny_args, monkeypatch):
+    from fer import train
+    from fer.training.trainer import Trainer
+
+    flags = ("--ema", "0.9", "--swa-last", "0.5", "--erase", "0.3", "--cutmix", "0.5")
+    assert train.main(tiny_args(tmp_path / "straight", "cnn", 2, 120, *flags)) == 0
+    real_epoch = Trainer.train_epoch
+
+    def interrupted_in_second_epoch(self):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return real_epoch(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted_in_second_epoch)
+    assert train.main(tiny_args(tmp_path / "resumed", "cnn", 2, 120, *flags)) == 130
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    assert train.main(["--resume", str(tmp_path / "resumed"), "--no-progress"]) == 0
+    (straight, one, _), (resumed, other, _) = (load_checkpoint(tmp_path / run / "last.npz")
+                                               for run in ("straight", "resumed"))
+    for key in straight:
+        np.testing.assert_array_equal(resumed[key], straight[key], err_msg=key)
+        np.testing.assert_array_equal(other["ema"]["shadow"][key], one["ema"]["shadow"][key], err_msg=key)
+        np.testing.assert_array_equal(other["swa"]["shadow"][key], one["swa"]["shadow"][key], err_msg=key)
+
+
+def test_a_distilled_run_caches_its_teachers_labels_and_a_progressive_run_trains_xception(tmp_path, tiny_args,
+                                                                                          monkeypatch):
+    from fer import train
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert train.main(tiny_args(tmp_path / "teacher", "cnn", 1, 120)) == 0
+    for student in ("first", "second"):
+        assert train.main(tiny_args(tmp_path / student, "cnn", 1, 120, "--teacher", str(tmp_path / "teacher"),
+                                    "--distill-alpha", "0.7")) == 0
+    first, second = (json.loads((tmp_path / s / "metrics.json").read_text())["teacher"] for s in ("first", "second"))
+    assert not first["cached"] and second["cached"] and first["seconds"] >= 0
+    assert first["cache"].startswith(str(tmp_path / "cache")) and first["cache"] == second["cache"]
+    with pytest.raises(Exception, match="any input size"):
+        train.main(tiny_args(tmp_path / "no", "cnn", 1, 120, "--progressive"))
+    assert train.main(tiny_args(tmp_path / "progressive", "xception", 3, 120, "--progressive", "--crop", "44")) == 0
+    assert json.loads((tmp_path / "progressive" / "metrics.json").read_text())["epochs_run"] == 3
