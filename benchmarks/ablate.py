@@ -45,6 +45,11 @@ CANDIDATES = {
     "snapshots": ("--snapshots 3", "three cosine cycles, their snapshots ensembled"),
     "distill": ("--teacher {teacher} --distill-alpha 0.5 --distill-temperature 4",
                 "distilled from --teacher-runs' soft labels (cached; the cost in metrics.json)"),
+    "narrow": ("--model-config '{\"widths\": [48, 96, 192, 384]}'",
+               "the fast network at 0.75x width (what --min-epochs trades on a slow day)"),
+    "vgg-crops": ("--model vgg --model-config '{\"widths\": [32, 64, 128, 256], \"dense\": [256], "
+                  "\"input_size\": 40, \"conv_dropout\": [0.0, 0.1, 0.1, 0.2], \"dense_dropout\": 0.3}'",
+                  "depth for width: the narrow VGG (two 3x3 convs a block) on the same 40x40 crops"),
     "xception": ("--preset xception", "the xception preset (any-size network), for the row below"),
     "xception-progressive": ("--preset xception --progressive",
                              "xception with faces of 36, 42, then 48 pixels in the thirds of the run"),
@@ -72,19 +77,22 @@ One change at a time against the `fast` preset, each row one command of `benchma
 
 ### A slow day
 
-The hour's result should not depend on whether the machine runs at 150 or 350 images/s. The plan:
+The hour's result should not depend on whether the machine runs at 150 or 350 images/s. The
+schedule:
 
-1. measure the pace before training (the probe of `fer.training.budget`, plus the first epoch);
-2. fix the epochs from it: the number of epochs of the full-size recipe that fit the budget, but
-   never fewer than a floor (say 20 for `fast`: at 16-27 epochs the curves are still rising 0.3-0.5 points
+1. measure the pace before training (the probe of `fer.training.budget`: a few real training
+   steps), then after every epoch (the budget's refit);
+2. fix the epochs from it: those of the preset's network that fit the budget, but never fewer than
+   a floor (say 20 for `fast`: at 16-27 epochs the one-hour curves were still rising 0.3-0.5 points
    an epoch);
-3. when the floor does not fit at full cost, buy the epochs with a cheaper step rather than
-   cutting the schedule: first smaller crops of downscaled faces for the early epochs
-   (progressive resizing, on networks that take any size), then a narrower network (a
-   convolution's multiply-adds scale with the square of its width: x0.75 is about 0.56x), chosen
-   from a table of cost per image measured with `benchmarks/suite.py`;
-4. record the choice in config.json, so that the row is reproducible on any machine with
-   `--epochs N --max-minutes 0` and the same width/crop.
+3. when the floor does not fit, buy the epochs with a cheaper step rather than a shorter schedule:
+   `--min-epochs N` (with `--max-minutes`) narrows the network's convolutions (x0.875, x0.75,
+   x0.625; a convolution's multiply-adds scale with the square of its width, x0.75 is about 0.56x)
+   until N epochs fit at the probed pace (`fer.training.pace`); for a network that takes any input
+   size, `--progressive` also makes the first two thirds of the run cheaper (faces of 36 and 42
+   pixels);
+4. the choice is recorded in config.json (`model_config` and `slow_day`), so the run is
+   reproducible on any machine with `--model-config '{"widths": [...]}' --epochs E --max-minutes 0`.
 
 What it costs: the slow day trains a smaller or lower-resolution network for the same epochs;
 the ablation rows measure how much each trade loses (a `--progressive` row and a narrow-width

@@ -98,6 +98,9 @@ SETTING_OPTIONS = {
                                                  "once, cached in the user cache dir)"),
     "distill_alpha": dict(type=float, metavar="A", help="weight of the teacher's soft term (default 0.5)"),
     "distill_temperature": dict(type=float, metavar="T", help="distillation temperature (default 4)"),
+    "min_epochs": dict(type=int, metavar="N",
+                       help="with --max-minutes: if fewer than N epochs fit at the measured pace, narrow the "
+                            "network's convolutions (x0.875, 0.75, 0.625) until they do (fer.training.pace)"),
     "sync_bn": dict(action="store_const", const=True,
                     help="under mpiexec: batch norm normalises by the statistics of the whole global batch, "
                          "not of each rank's share (costs two small all-reduces per batch-norm layer and step)"),
@@ -207,9 +210,12 @@ def data_info(splits, settings):
 
 def train_one(settings, splits, run_dir, resume, progress, command, group):
     """Train (or resume) one run on ``group`` (:mod:`fer.training.distributed`); returns its metrics dict."""
+    from .training.pace import trade_width_for_epochs
     from .training.trainer import Trainer
 
     try:
+        if not resume:  # --min-epochs on a slow day: a narrower network (fer.training.pace)
+            settings.update(group.from_root(lambda: trade_width_for_epochs(settings, splits)))
         trainer = Trainer(settings, splits, run_dir, progress=progress, group=group)
     except ValueError as error:  # a bad --model-config, or an impossible setting
         usage = UsageError(str(error))

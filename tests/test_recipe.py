@@ -270,3 +270,23 @@ def test_a_distilled_run_caches_its_teachers_labels_and_a_progressive_run_trains
         train.main(tiny_args(tmp_path / "no", "cnn", 1, 120, "--progressive"))
     assert train.main(tiny_args(tmp_path / "progressive", "xception", 3, 120, "--progressive", "--crop", "44")) == 0
     assert json.loads((tmp_path / "progressive" / "metrics.json").read_text())["epochs_run"] == 3
+
+
+def test_a_slow_day_narrows_the_network_until_the_floor_of_epochs_fits_the_budget():
+    from fer.training.pace import trade_width_for_epochs
+
+    def conv_weights(model):
+        return sum(p.size for p in model.parameters() if p.ndim == 4)
+
+    def probe(model, splits, batch_size):  # 200 s an epoch at full width, in proportion to the convolutions
+        return 200 * conv_weights(model) / full
+
+    settings = {**presets.resolve("fast"), "min_epochs": 20}  # 60 minutes: 17 epochs of 200 s fit
+    full = conv_weights(from_architecture(architecture("cnn", **settings["model_config"])))
+    changed = trade_width_for_epochs(settings, None, log=lambda _: None, probe=probe)
+    assert changed["model_config"]["widths"] == [56, 112, 224, 448] and changed["slow_day"]["width_scale"] == 0.875
+    assert changed["slow_day"]["epochs_that_fit"] >= 20 and changed["model_config"]["input_size"] == 40
+    narrowest = trade_width_for_epochs({**settings, "min_epochs": 60}, None, log=lambda _: None, probe=probe)
+    assert narrowest["slow_day"]["width_scale"] == 0.625 and narrowest["slow_day"]["epochs_that_fit"] < 60
+    assert trade_width_for_epochs({**settings, "min_epochs": 17}, None, probe=probe) == {}  # fits at full width
+    assert trade_width_for_epochs({**settings, "max_minutes": 0}, None, probe=probe) == {}

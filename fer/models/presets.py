@@ -48,6 +48,7 @@ DEFAULTS = {
     "teacher": None,         # "RUN[,RUN...]": distil from these runs' soft labels
     "distill_alpha": 0.5,    # weight of the soft (teacher) term
     "distill_temperature": 4.0,
+    "min_epochs": 0,         # a slow day: narrow the network until this many epochs fit the budget; 0 = off
     "data": None,            # None: --data, $FER2013_DATA, ./data/, else synthetic; "synthetic": those
     "skip_bad_rows": False,
     "val_fraction": 0.1,
