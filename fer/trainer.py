@@ -53,7 +53,7 @@ from .data import to_float
 from .distributed import Single
 from .inference import batch_indices, predict_logits
 from .models import INPUT_SHAPE, architecture, from_architecture
-from .runs import read_config, write_json
+from .runs import read_config, source_commit, write_json
 from .sync_bn import convert_sync_batchnorm
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
@@ -134,10 +134,10 @@ def count_batches(n, batch_size, ranks=1):
 
 
 def versions():
-    """Library versions for config.json, so a result can be traced to its software."""
+    """Library versions and the checkout's commit for config.json, so a result can be traced to its software."""
     import numba
     return {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-            "minigrad": minigrad.__version__}
+            "minigrad": minigrad.__version__, "commit": source_commit()}
 
 
 class Trainer:
