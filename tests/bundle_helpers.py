@@ -23,7 +23,12 @@ def network(kind, seed=0):
 
     name, config = NETWORKS[kind]
     minigrad.manual_seed(seed)
-    model = build_model(name, **config)
+    return randomise_batch_norm(build_model(name, **config), seed)
+
+
+def randomise_batch_norm(model, seed=0):
+    """``model`` in evaluation mode, its batch norms' statistics, scales and the biases drawn
+    at random (a fresh network's batch norm is the identity map in evaluation)."""
     rng = np.random.default_rng(seed)
     for key, value in model.state_dict().items():
         if key.endswith("running_mean"):
