@@ -4,6 +4,7 @@ no RUN is given (or say in one line that there is none)."""
 import ast
 import fnmatch
 import hashlib
+import importlib.util
 import json
 
 import numpy as np
@@ -140,6 +141,9 @@ def test_predict_and_evaluate_use_the_bundle_when_no_run_is_given(package_bundle
     assert evaluate.main(["--data", "synthetic", "--out", str(tmp_path / "eval")]) == 0
     report = json.loads((tmp_path / "eval" / "eval-test.json").read_text())
     assert report["runs"][0].startswith("the bundled model (cnn, fast preset,") and report["samples"] == 1000
+    if importlib.util.find_spec("onnx"):
+        assert export.main(["--format", "onnx", "--output", str(tmp_path / "model.onnx")]) == 0
+        assert "wrote" in capsys.readouterr().out and (tmp_path / "model.onnx").stat().st_size > 10_000
 
 
 def test_serve_uses_the_bundle_when_no_run_is_given(package_bundle, bundled, monkeypatch, capsys):

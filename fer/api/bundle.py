@@ -153,6 +153,7 @@ def write_bundle(run, directory=None, checkpoint="best", dtype="float32", tta=No
     state = {k: v.astype(dtype) if np.issubdtype(v.dtype, np.floating) else v for k, v in model.state_dict().items()}
     weights = directory / WEIGHTS
     save_checkpoint(weights, state, {"architecture": header["architecture"]})
+    weights.chmod(0o644)   # package data: readable by everyone (the temporary file it was written as is not)
     size = weights.stat().st_size
     if size > MAX_BYTES:
         weights.unlink()
