@@ -25,8 +25,8 @@ PRESETS = ("seed-cnn", "seed-dnn", "fast", "xception")
 def preset_network(name):
     import minigrad
     from bundle_helpers import randomise_batch_norm
-    from fer.models import build_model
-    from fer.presets import PRESETS as RECIPES
+    from fer.models.networks import build_model
+    from fer.models.presets import PRESETS as RECIPES
 
     minigrad.manual_seed(0)
     return randomise_batch_norm(build_model(RECIPES[name]["model"], **RECIPES[name]["model_config"]))
@@ -37,7 +37,7 @@ def runtimes(model, threads):
     import cv2
     import onnxruntime as ort
 
-    from fer.inference import predict_logits
+    from fer.evaluation.inference import predict_logits
     from fer.onnx_export import to_onnx
 
     data = to_onnx(model).SerializeToString()
@@ -75,7 +75,7 @@ def main(argv=None):
     import numba
     from threadpoolctl import threadpool_limits
 
-    from fer.models import input_side
+    from fer.models.networks import input_side
 
     numba.set_num_threads(args.threads)
     threadpool_limits(args.threads)

@@ -10,7 +10,7 @@
 """
 import argparse
 
-from .cli_common import TTA_CHOICES, add_checkpoint_arg, add_threads_arg, run_cli, use_threads
+from .cli.common import TTA_CHOICES, add_checkpoint_arg, add_threads_arg, run_cli, use_threads
 from .errors import UsageError
 
 
@@ -53,7 +53,7 @@ def main(argv=None):
         return 0
     from .api.bundle import load_models
     from .onnx_export import OPSET, export_onnx
-    from .onnx_export.graph import import_onnx
+    from .onnx_export.nodes import import_onnx
 
     import_onnx()   # the missing package is named before any model is loaded
     models, names = load_models([args.run] if args.run else [], args.checkpoint)

@@ -19,7 +19,7 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 def network(kind, seed=0):
     """A model of ``NETWORKS[kind]`` in evaluation mode, weights and batch-norm statistics random."""
     import minigrad
-    from fer.models import build_model
+    from fer.models.networks import build_model
 
     name, config = NETWORKS[kind]
     minigrad.manual_seed(seed)
@@ -47,8 +47,8 @@ def write_run(folder, kind="fast", seed=0):
     """A run folder of ``network(kind, seed)`` as fer.train writes one (best.npz, config.json with
     the command and commit, metrics.json), on the synthetic faces."""
     from minigrad.checkpoint import save_checkpoint
-    from fer.models import architecture
-    from fer.runs import write_json
+    from fer.models.networks import architecture
+    from fer.training.runs import write_json
 
     name, config = NETWORKS[kind]
     folder.mkdir(parents=True)

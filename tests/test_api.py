@@ -8,11 +8,11 @@ from bundle_helpers import write_run
 from face_photos import DATA, group_photo, load
 from fer import LABELS, EmotionRecognizer
 from fer.errors import DataError, UsageError
-from fer.faces import FaceDetector
-from fer.inference import predict_faces, predict_proba
-from fer.runs import load_model
+from fer.photos.faces import FaceDetector
+from fer.evaluation.inference import predict_faces, predict_proba
+from fer.training.runs import load_model
 from fer.serve.predictor import face_json
-from fer.video import predict_video
+from fer.photos.video import predict_video
 
 cv2 = pytest.importorskip("cv2")
 pytestmark = pytest.mark.usefixtures("one_thread")

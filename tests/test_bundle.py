@@ -16,10 +16,10 @@ from bundle_helpers import COMMAND, COMMIT, write_run
 from face_photos import group_photo
 from fer import LABELS, evaluate, export, predict
 from fer.api import bundle
-from fer.cli_common import run_cli
+from fer.cli.common import run_cli
 from fer.errors import DataError, UsageError
-from fer.inference import predict_logits, predict_proba
-from fer.runs import load_data, load_model, pick_split
+from fer.evaluation.inference import predict_logits, predict_proba
+from fer.training.runs import load_data, load_model, pick_split
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = fer.bundled.DIRECTORY.parents[1]
@@ -82,7 +82,7 @@ def test_the_model_card_states_training_accuracy_input_and_limits(bundled):
            "`--tta ten-crop`" in card
     for name, row in zip(LABELS, report["ten-crop"]["confusion_matrix"]):
         assert f"| {name} | " + " | ".join(map(str, row)) + " |" in card
-    assert "centre 40x40" in card and "fer.faces" in card
+    assert "centre 40x40" in card and "fer.photos.faces" in card
     for limit in ("labels are noisy", "posed", "not feelings", "must not be used to make decisions about people"):
         assert limit in card
 

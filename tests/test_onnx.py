@@ -7,7 +7,7 @@ import pytest
 from bundle_helpers import NETWORKS, network, write_run
 from fer import LABELS, export
 from fer.errors import UsageError
-from fer.inference import predict_logits
+from fer.evaluation.inference import predict_logits
 
 onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx package (the onnx extra)")
 cv2 = pytest.importorskip("cv2")

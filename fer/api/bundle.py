@@ -89,7 +89,7 @@ def read_weights(path):
     """The model of a bundle's weights file, float32, in evaluation mode."""
     from minigrad.checkpoint import CheckpointError, load_checkpoint
 
-    from ..models import from_architecture
+    from ..models.networks import from_architecture
 
     try:
         state, header, _ = load_checkpoint(path)
@@ -115,7 +115,7 @@ def describe(manifest) -> str:
 def load_models(runs=(), checkpoint="best"):
     """``(models, names)`` of ``runs``: run folders (their ``checkpoint``) or bundle folders;
     none at all gives the package's bundled model, named by :func:`describe`."""
-    from ..runs import load_model
+    from ..training.runs import load_model
 
     if not runs:
         model, manifest = load_bundle()
@@ -127,8 +127,8 @@ def load_models(runs=(), checkpoint="best"):
 def recommended_tta(model) -> str:
     """The test-time augmentation a bundle is scored with: ten crops for a network that takes
     crops (a leading CentreCrop, or global pooling: xception), else the mirror image."""
-    from ..models import input_side
-    from ..residual import Xception
+    from ..models.networks import input_side
+    from ..models.residual import Xception
 
     return "ten-crop" if input_side(model) or isinstance(model, Xception) else "flip"
 
@@ -140,8 +140,8 @@ def write_bundle(run, directory=None, checkpoint="best", dtype="float32", tta=No
     model card.  Returns the manifest.  UsageError when the weights would exceed MAX_BYTES."""
     from minigrad.checkpoint import save_checkpoint
 
-    from ..models import INPUT_SHAPE, input_side
-    from ..runs import load_model, read_config, source_commit
+    from ..models.networks import INPUT_SHAPE, input_side
+    from ..training.runs import load_model, read_config, source_commit
     from .model_card import model_card
 
     if dtype not in DTYPES:
@@ -170,7 +170,7 @@ def write_bundle(run, directory=None, checkpoint="best", dtype="float32", tta=No
         "architecture": header["architecture"],
         "parameters": int(sum(p.size for p in stored.parameters())),
         "input": {"shape": list(INPUT_SHAPE), "side": side,
-                  "pixels": "grey 0-255, a face framed the way FER2013 framed its faces (fer.faces)"},
+                  "pixels": "grey 0-255, a face framed the way FER2013 framed its faces (fer.photos.faces)"},
         "training": {"run": Path(run).name, "checkpoint": checkpoint, "command": config.get("command"),
                      "commit": config.get("versions", {}).get("commit"), "started": config.get("started"),
                      "data": config.get("data"), "settings": config.get("settings"),
@@ -179,7 +179,7 @@ def write_bundle(run, directory=None, checkpoint="best", dtype="float32", tta=No
         "evaluation": evaluate(stored, config, tta, data),
         "bundled": {"commit": source_commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S")},
     }
-    from ..runs import write_json
+    from ..training.runs import write_json
 
     write_json(directory / MANIFEST, manifest)
     (directory / CARD).write_text(model_card(manifest))
@@ -191,9 +191,9 @@ def evaluate(model, config, tta, data=None) -> dict:
     """The model's classification reports on the labelled test split (else the validation
     split) of the data in ``config`` (or ``data``): ``{"split", "source", "tta", "reports":
     {"none": ..., tta: ...}}``."""
-    from ..inference import predict_proba
-    from ..metrics import classification_report
-    from ..runs import load_data, pick_split
+    from ..evaluation.inference import predict_proba
+    from ..evaluation.metrics import classification_report
+    from ..training.runs import load_data, pick_split
 
     settings = dict(config["settings"])
     if data is not None:

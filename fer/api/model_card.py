@@ -47,7 +47,7 @@ def model_card(manifest: dict) -> str:
           for name, row in zip(LABELS, augmented["confusion_matrix"])), "",
         "## Input", "",
         "One face, grey, 48x48 pixels, cut the way FER2013's faces were cut: the square of OpenCV's Haar "
-        "face box, forehead to chin and cheek to cheek, hardly any hair or background.  `fer.faces` does "
+        "face box, forehead to chin and cheek to cheek, hardly any hair or background.  `fer.photos.faces` does "
         "this for any photo, and `fer.predict`, `fer.serve` and `fer.EmotionRecognizer` call it; a face "
         f"cut another way (a wide crop with hair and shoulders) is not what the model learned from.{crop}", "",
         "## Limits", "",

@@ -10,8 +10,8 @@ and notebooks.
     recognizer.classify(faces_48x48)                  # (N, 7) probabilities of faces already cut
     recognizer.analyze_video("clip.mp4", fps=5)       # a pandas DataFrame, one row per face per frame
 
-It is a thin layer over the pieces the commands use: :mod:`fer.faces` finds and frames the
-faces, :mod:`fer.inference` runs the model(s) (with test-time augmentation), :mod:`fer.video`
+It is a thin layer over the pieces the commands use: :mod:`fer.photos.faces` finds and frames the
+faces, :mod:`fer.evaluation.inference` runs the model(s) (with test-time augmentation), :mod:`fer.photos.video`
 samples a video's frames, :mod:`fer.api.bundle` loads the models.  Mistakes in the input are
 one-line :class:`fer.errors.DataError` or :class:`fer.errors.UsageError` exceptions naming it.
 """
@@ -54,14 +54,14 @@ class EmotionRecognizer:
     ``python -m fer.train`` (or a bundle folder), or a list of them for an ensemble (their
     probabilities averaged, as in ``fer.predict``).  ``checkpoint``: ``best`` or ``last``
     weights of each run.  ``tta``: test-time augmentation, one of
-    :data:`fer.inference.TTA_MODES` (``ten-crop`` suits the bundled model best).
+    :data:`fer.evaluation.inference.TTA_MODES` (``ten-crop`` suits the bundled model best).
     ``detector``: the face detector's settings: ``"photo"`` (every face, the default),
     ``"live"`` (several times faster, blind to small faces: for video), a dict of
-    :class:`fer.faces.FaceDetector` keyword arguments, or a FaceDetector.
+    :class:`fer.photos.faces.FaceDetector` keyword arguments, or a FaceDetector.
     """
 
     def __init__(self, runs=None, checkpoint: str = "best", tta: str = "none", detector="photo"):
-        from ..inference import TTA_MODES
+        from ..evaluation.inference import TTA_MODES
         from .bundle import load_models
 
         if tta not in TTA_MODES:
@@ -80,7 +80,7 @@ class EmotionRecognizer:
         ``image``: a file path, a PIL image, or an (H, W, 3) uint8 array, RGB (``bgr=True``
         for OpenCV's BGR frames), or (H, W) grey.  An image of at most 96 pixels a side is
         one face already cut out, taken whole."""
-        from ..inference import predict_faces
+        from ..evaluation.inference import predict_faces
 
         pixels = read_image(image, bgr)
         return [Face(tuple(int(v) for v in p.box), p.label,
@@ -99,7 +99,7 @@ class EmotionRecognizer:
     def classify(self, faces) -> np.ndarray:
         """(N, 7) float32 probabilities, in ``fer.LABELS`` order, of faces already cut out:
         uint8 grey (N, 48, 48), (N, 1, 48, 48) or one (48, 48) face (then (1, 7))."""
-        from ..inference import predict_proba
+        from ..evaluation.inference import predict_proba
 
         faces = np.asarray(faces)
         if faces.dtype != np.uint8 or faces.ndim not in (2, 3, 4) or faces.shape[-2:] != (48, 48) \
@@ -115,7 +115,7 @@ class EmotionRecognizer:
         ``box`` ((x, y, w, h)), ``label``, then one probability column per emotion."""
         import pandas as pd
 
-        from ..video import predict_video
+        from ..photos.video import predict_video
 
         if not fps > 0:
             raise UsageError(f"{path}: fps must be positive, got {fps}")
@@ -128,9 +128,9 @@ class EmotionRecognizer:
 
 
 def make_detector(detector):
-    """A :class:`fer.faces.FaceDetector` from ``"photo"``, ``"live"``, a dict of its keyword
+    """A :class:`fer.photos.faces.FaceDetector` from ``"photo"``, ``"live"``, a dict of its keyword
     arguments, or a FaceDetector (returned as it is)."""
-    from ..faces import FaceDetector, default_detector
+    from ..photos.faces import FaceDetector, default_detector
 
     if isinstance(detector, FaceDetector):
         return detector
@@ -149,7 +149,7 @@ def make_detector(detector):
 
 def read_image(image, bgr: bool = False) -> np.ndarray:
     """(H, W, 3) RGB or (H, W) grey uint8 pixels of a path, a PIL image or an array."""
-    from ..faces import read_photo
+    from ..photos.faces import read_photo
 
     if isinstance(image, (str, Path)):
         return read_photo(image)

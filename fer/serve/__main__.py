@@ -9,7 +9,7 @@ loopback one puts the page, and the models, on the network: ``--host`` says so.
 import argparse
 import sys
 
-from ..cli_common import UsageError, add_model_args, bare_tta_before_run, load_models, run_cli, use_threads
+from ..cli.common import UsageError, add_model_args, bare_tta_before_run, load_models, run_cli, use_threads
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

@@ -2,7 +2,7 @@
 
 :func:`lower` walks a model of :mod:`fer.models` (a ``Sequential`` of the seed CNN, the seed
 DNN, the VGG-style net, with or without a leading ``CentreCrop``; or an ``Xception``) and
-returns its evaluation-mode computation as :class:`Step` s, which :mod:`fer.onnx_export.graph`
+returns its evaluation-mode computation as :class:`Step` s, which :mod:`fer.onnx_export.nodes`
 writes out as ONNX nodes.  Dropout is the identity in evaluation and leaves no step.
 
 Batch norm in evaluation is a per-channel affine map y = scale * z + shift
@@ -26,8 +26,8 @@ import numpy as np
 from minigrad import nn
 
 from ..errors import UsageError
-from ..models import CentreCrop, Standardize
-from ..residual import SeparableConv2d, Xception, XceptionBlock
+from ..models.networks import CentreCrop, Standardize
+from ..models.residual import SeparableConv2d, Xception, XceptionBlock
 
 
 @dataclass

@@ -15,7 +15,7 @@ import textwrap
 
 DEFAULTS = {
     "model": "cnn",
-    "model_config": {},      # keyword arguments of the model builder (fer.models)
+    "model_config": {},      # keyword arguments of the model builder (fer.models.networks)
     "epochs": 30,
     "batch_size": 128,
     "lr": 1e-3,              # the peak learning rate under the one-cycle schedule
@@ -32,7 +32,7 @@ DEFAULTS = {
     "max_minutes": 0.0,      # time budget; 0 = none
     "average_last": 0,       # average the weights of the last K epochs at the end; 0 = off
     "seed": 0,
-    "sync_bn": False,        # under mpiexec: batch-norm statistics over the global batch (fer.sync_bn)
+    "sync_bn": False,        # under mpiexec: batch-norm statistics over the global batch (fer.training.sync_bn)
     "data": None,            # None: --data, $FER2013_DATA, ./data/, else synthetic; "synthetic": those
     "skip_bad_rows": False,
     "val_fraction": 0.1,
@@ -58,7 +58,7 @@ RECIPE = {
 # The study's CNN with its dropout lowered for a short run.
 SEED_CNN = {"conv_dropout": [0.0, 0.1, 0.1, 0.2], "dense_dropout": 0.3}
 
-# The efficient networks (fer.residual): a widened mini-Xception trained on random 44x44 crops and
+# The efficient networks (fer.models.residual): a widened mini-Xception trained on random 44x44 crops and
 # predicting on whole faces, cheap enough per image for 30-odd epochs an hour.  A small network
 # wants a higher peak rate (4e-3) than the seed CNN's recipe.
 XCEPTION = {
@@ -88,7 +88,7 @@ NARROW_VGG = {"widths": [32, 64, 128, 256], "dense": [256], "conv_dropout": [0.0
 
 PRESETS = {
     # Each recipe runs for up to `epochs`, cut to what fits `max_minutes` (measured at the start
-    # of the run and after its epochs, see fer.budget) so the one-cycle schedule completes.
+    # of the run and after its epochs, see fer.training.budget) so the one-cycle schedule completes.
     "seed-cnn": {
         **RECIPE,
         "description": "the report's CNN (its dropout lowered for a short run) with a modern recipe: AdamW, "

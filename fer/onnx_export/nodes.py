@@ -1,4 +1,4 @@
-"""The steps of :mod:`fer.onnx_export.layers` written as an ONNX graph with ``onnx.helper``.
+"""The steps of :mod:`fer.onnx_export.steps` written as an ONNX graph with ``onnx.helper``.
 
 The graph's input ``faces`` is float32 (N, 1, S, S): grey pixels from 0 to 255, S = 48, or the
 side of the centre crop a network takes (40 for the ``fast`` and ``best`` presets: the caller
@@ -16,8 +16,8 @@ import numpy as np
 
 from .. import LABELS
 from ..errors import UsageError
-from ..models import INPUT_SHAPE, input_side
-from .layers import Step, lower
+from ..models.networks import INPUT_SHAPE, input_side
+from .steps import Step, lower
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "faces", "logits"

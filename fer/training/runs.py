@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from .data import SYNTHETIC_SIZE, DataError, load_splits, synthetic_splits
+from ..data import SYNTHETIC_SIZE, DataError, load_splits, synthetic_splits
 
 CHECKPOINTS = ("best", "last")
 
@@ -80,7 +80,7 @@ def load_model(run_dir, checkpoint="best"):
     """
     from minigrad.checkpoint import CheckpointError, load_checkpoint
 
-    from .models import from_architecture
+    from ..models.networks import from_architecture
 
     path = checkpoint_path(run_dir, checkpoint)
     if not path.is_file():
