@@ -100,6 +100,14 @@ def test_float16_weights_take_half_the_space_and_give_the_same_predictions(run, 
     np.testing.assert_allclose(predict_proba(half, faces), full, atol=2e-3)
 
 
+def test_weights_over_the_limit_are_refused_and_leave_the_bundle_as_it_was(run, bundled, monkeypatch):
+    before = {name: (bundled / name).read_bytes() for name in (bundle.WEIGHTS, bundle.MANIFEST, bundle.CARD)}
+    monkeypatch.setattr(bundle, "MAX_BYTES", 10_000)
+    with pytest.raises(UsageError, match="more than the 0 MiB a bundle may have; try --dtype float16"):
+        bundle.write_bundle(run, bundled)
+    assert {name: (bundled / name).read_bytes() for name in before} == before
+
+
 def test_a_flipped_byte_is_a_one_line_error_naming_the_file(bundled, tmp_path):
     damaged = tmp_path / "damaged"
     damaged.mkdir()

@@ -94,11 +94,16 @@ def read_weights(path):
     try:
         state, header, _ = load_checkpoint(path)
         model = from_architecture(header["architecture"])
-        model.load_state_dict({k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in state.items()})
+        model.load_state_dict(as_float32(state))
     except (CheckpointError, KeyError, ValueError) as error:
         raise DataError(f"{path}: not a model checkpoint ({error})") from None
     model.eval()
     return model
+
+
+def as_float32(state: dict) -> dict:
+    """A state dict with float16 arrays widened to float32 (what minigrad computes in)."""
+    return {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in state.items()}
 
 
 def describe(manifest) -> str:
@@ -137,50 +142,53 @@ def write_bundle(run, directory=None, checkpoint="best", dtype="float32", tta=No
     """Bundle the run folder ``run`` into ``directory`` (default: the package's ``fer/bundled/``):
     its weights as ``dtype``, scored (as stored) on the labelled test split of its data (or
     ``data``) without and with ``tta`` (default :func:`recommended_tta`), the manifest and the
-    model card.  Returns the manifest.  UsageError when the weights would exceed MAX_BYTES."""
+    model card (scored first: a failure leaves a bundle already there as it was).  Returns the
+    manifest.  UsageError when the weights would exceed MAX_BYTES."""
     from minigrad.checkpoint import save_checkpoint
 
-    from ..models.networks import INPUT_SHAPE, input_side
-    from ..training.runs import load_model, read_config, source_commit
+    from ..models.networks import INPUT_SHAPE, from_architecture, input_side
+    from ..training.runs import load_model, read_config, source_commit, write_json
     from .model_card import model_card
 
     if dtype not in DTYPES:
         raise UsageError(f"bundle dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    directory = default_directory() if directory is None else Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     config = read_config(run)
     model, header = load_model(run, checkpoint)
     state = {k: v.astype(dtype) if np.issubdtype(v.dtype, np.floating) else v for k, v in model.state_dict().items()}
+    size = sum(v.nbytes for v in state.values())
+    if size > MAX_BYTES:
+        raise UsageError(f"{run}: its weights take {size / 2**20:.1f} MiB as {dtype}, more than the "
+                         f"{MAX_BYTES / 2**20:.0f} MiB a bundle may have"
+                         + ("; try --dtype float16" if dtype == "float32" else ""))
+    # scored as it will be used (float16 rounding included), before any file of a bundle is replaced
+    stored = from_architecture(header["architecture"])
+    stored.load_state_dict(as_float32(state))
+    stored.eval()
+    tta = tta or recommended_tta(stored)
+    evaluation = evaluate(stored, config, tta, data)
+
+    directory = default_directory() if directory is None else Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS
     save_checkpoint(weights, state, {"architecture": header["architecture"]})
     weights.chmod(0o644)   # package data: readable by everyone (the temporary file it was written as is not)
-    size = weights.stat().st_size
-    if size > MAX_BYTES:
-        weights.unlink()
-        raise UsageError(f"{run}: its weights take {size / 2**20:.1f} MiB as {dtype}, more than the "
-                         f"{MAX_BYTES / 2**20:.0f} MiB a bundle may have" + ("; try --dtype float16" if dtype == "float32" else ""))
-    stored = read_weights(weights)   # scored as it will be used: float16 rounding included
-    tta = tta or recommended_tta(stored)
-    side = input_side(stored) or INPUT_SHAPE[1]
     metrics_path = Path(run) / "metrics.json"
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
-        "weights": {"file": WEIGHTS, "sha256": sha256(weights), "bytes": size, "dtype": dtype},
+        "weights": {"file": WEIGHTS, "sha256": sha256(weights), "bytes": weights.stat().st_size, "dtype": dtype},
         "labels": list(LABELS),
         "architecture": header["architecture"],
         "parameters": int(sum(p.size for p in stored.parameters())),
-        "input": {"shape": list(INPUT_SHAPE), "side": side,
+        "input": {"shape": list(INPUT_SHAPE), "side": input_side(stored) or INPUT_SHAPE[1],
                   "pixels": "grey 0-255, a face framed the way FER2013 framed its faces (fer.photos.faces)"},
         "training": {"run": Path(run).name, "checkpoint": checkpoint, "command": config.get("command"),
                      "commit": config.get("versions", {}).get("commit"), "started": config.get("started"),
                      "data": config.get("data"), "settings": config.get("settings"),
                      "versions": config.get("versions"),
                      "metrics": json.loads(metrics_path.read_text()) if metrics_path.is_file() else None},
-        "evaluation": evaluate(stored, config, tta, data),
+        "evaluation": evaluation,
         "bundled": {"commit": source_commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S")},
     }
-    from ..training.runs import write_json
-
     write_json(directory / MANIFEST, manifest)
     (directory / CARD).write_text(model_card(manifest))
     load_bundle(directory)   # the round trip: what was written loads and passes its check
