@@ -4,8 +4,8 @@ It trains, evaluates and explains the study's two seed models (a CNN and a dense
 network of the same size) and the efficient networks.
 
 A module at the top of ``fer/`` is a command, ``python -m fer.<command>``: ``train``, ``evaluate``,
-``predict``, ``saliency``, ``filters``, ``compare``, ``export`` (ONNX, the bundled model), and the packages ``report``
-(the study on one page) and ``serve`` (a web page).  Everything else is a library in a sub-package:
+``predict``, ``saliency``, ``filters``, ``compare``, ``export`` (ONNX, the bundled model), and the
+packages ``report`` (the study on one page) and ``serve`` (a web page).  Everything else is a library in a sub-package:
 
 - ``fer.data``: FER2013 in its common layouts, the built-in synthetic faces, the cache, augmentation;
 - ``fer.models``: the networks and the training recipes (presets);

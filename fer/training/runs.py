@@ -54,7 +54,9 @@ def source_commit():
                               text=True, cwd=Path(__file__).parent, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
 
 
 def read_config(run_dir):
