@@ -2,7 +2,7 @@
 
 Examples::
 
-    python -m fer.train --quick                      # a couple of minutes, synthetic faces
+    python -m fer.train --quick                      # about half a minute, synthetic faces
     python -m fer.train --data ../shared/data/fer2013/fer2013.csv.gz --preset seed-cnn
     python -m fer.train --resume runs/20250101-120000-cnn
     mpiexec -n 4 python -m fer.train --preset fast   # one model on 4 processes (docs/MPI.md)
@@ -96,7 +96,8 @@ def build_parser():
                              "own preset, unless --preset names one)")
     parser.add_argument("--preset", choices=sorted(presets.PRESETS), help="a named training recipe")
     parser.add_argument("--quick", action="store_true",
-                        help="a couple of minutes on a small synthetic set (a smoke run)")
+                        help="about half a minute on a small synthetic set (a smoke run; the first run also "
+                             "compiles numba's kernels)")
     add_data_args(parser, val_default="the preset's, 0.1")
     for name, options in SETTING_OPTIONS.items():
         parser.add_argument("--" + name.replace("_", "-"), **options)
