@@ -184,3 +184,15 @@ def test_pip_install_ships_the_bundle_files():
     package_data = ast.literal_eval(next(k.value for k in call.keywords if k.arg == "package_data"))
     for name in (bundle.WEIGHTS, bundle.MANIFEST, bundle.CARD):
         assert any(fnmatch.fnmatch(name, pattern) for pattern in package_data["fer.bundled"])
+
+
+def test_config_json_records_the_commit_the_card_quotes():
+    import re
+
+    from fer.training.runs import source_commit
+    from fer.training.trainer import versions
+
+    commit = source_commit()
+    if commit is None:
+        pytest.skip("not a git checkout: no commit to record")
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", commit) and versions()["commit"] == commit
