@@ -61,7 +61,7 @@ from ..models.networks import INPUT_SHAPE, architecture, from_architecture
 from . import budget, recipe
 from .averaging import make_averages, swa_start_epoch
 from .distributed import Single
-from .runs import read_config, write_json
+from .runs import read_config, source_commit, write_json
 from .step import train_step
 from .sync_bn import convert_sync_batchnorm
 
@@ -145,10 +145,10 @@ def count_batches(n, batch_size, ranks=1):
 
 
 def versions():
-    """Library versions for config.json, so a result can be traced to its software."""
+    """Library versions and the checkout's commit for config.json, so a result can be traced to its software."""
     import numba
     return {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-            "minigrad": minigrad.__version__}
+            "minigrad": minigrad.__version__, "commit": source_commit()}
 
 
 class Trainer:
