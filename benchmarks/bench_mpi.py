@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = {"cnn": "seed-cnn", "xception": "xception"}
-# What each preset reached on FER2013 in one process (README): epochs, accuracy.
+# What each preset reached on FER2013 in one process (docs/RESULTS.md): epochs, accuracy.
 MEASURED_RESULT = {"cnn": (9, "60.6%"), "xception": (34, "63.2%")}
 FER_TRAIN_IMAGES = 28709
 BANDWIDTHS_GBIT = (1, 10, 100)

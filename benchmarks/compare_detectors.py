@@ -10,7 +10,7 @@ Photos measured (a found box is a true face when it overlaps one by IoU >= 0.4):
 - with FER2013 at hand (../shared/data/fer2013/fer2013.csv.gz or --fer), group
   photos of its faces: 6 a photo, scaled to 64-128 pixels, on the same table;
 - with --no-face-dir, every image in that folder counts as a photo without faces.
-  The README's table used 22 of scikit-image 0.26's sample pictures (textures, a
+  The table in docs/RESULTS.md used 22 of scikit-image 0.26's sample pictures (textures, a
   cat, coins, a rocket, a page, ...: every picture of its wheel's skimage/data but
   astronaut and camera, which show people, and the tiny or multi-page ones) and
   matplotlib's sample_data/Minduka_Present_Blue_Pack.png:
