@@ -10,17 +10,16 @@ and buffers have PyTorch's names, so weights move between the two::
 Every layer runs on its own; ``nn.fuse(model)`` is the fast layer on top, the same model
 (same parameters, same state-dict keys) with runs of layers fused into one op each.
 """
-from . import init
+from . import fused, init
+from .fuse import fuse
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, BatchNormReLU2d, Conv2d, Dropout,
                      Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
 from .module import IncompatibleKeys, Module, ModuleList, Parameter, RemovableHandle, Sequential, StateDictKeyError
 from .summary import summary
-from .fuse import fuse  # noqa: E402  (after the layers it fuses)
-from . import fused  # noqa: F401
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "RemovableHandle", "IncompatibleKeys", "StateDictKeyError",
     "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
     "BatchNormReLU2d", "Dropout", "Flatten",
-    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity", "init", "summary", "fuse",
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity", "init", "summary", "fuse", "fused",
 ]
