@@ -54,12 +54,12 @@ def run(code, **env):
 
 def main():
     print("| setting | measured |\n|---|---|")
-    print(f"| OpenBLAS timeout 4 (minigrad's) | {run(SPIN, OPENBLAS_NUM_THREADS='2'):.1f} ms CPU spinning after a product |")
-    print(f"| OpenBLAS timeout 28 (the default) | "
-          f"{run(SPIN, OPENBLAS_NUM_THREADS='2', OPENBLAS_THREAD_TIMEOUT='28'):.1f} ms CPU spinning after a product |")
+    for label, timeout in (("4 (minigrad's)", "4"), ("28 (the default)", "28")):
+        spin = run(SPIN, OPENBLAS_NUM_THREADS="2", OPENBLAS_THREAD_TIMEOUT=timeout)
+        print(f"| OpenBLAS timeout {label} | {spin:.1f} ms CPU spinning after a product |")
     if sys.platform.startswith("linux"):
-        print(f"| freed memory kept | {run(FAULTS)} page faults reallocating 64 MB |")
-        print(f"| MINIGRAD_KEEP_FREED_MEMORY=0 | {run(FAULTS, MINIGRAD_KEEP_FREED_MEMORY='0')} page faults reallocating 64 MB |")
+        for label, keep in (("freed memory kept", "1"), ("MINIGRAD_KEEP_FREED_MEMORY=0", "0")):
+            print(f"| {label} | {run(FAULTS, MINIGRAD_KEEP_FREED_MEMORY=keep)} page faults reallocating 64 MB |")
 
 
 if __name__ == "__main__":

@@ -180,7 +180,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if training:
         return for_layout(BatchNorm, x).apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
                                momentum=momentum, eps=eps)
-    return for_layout(BatchNormEval, x).apply(x, weight, bias, running_mean=running_mean, running_var=running_var, eps=eps)
+    return for_layout(BatchNormEval, x).apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
+                                              eps=eps)
 
 
 def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -190,4 +191,5 @@ def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, traini
     if training:
         return for_layout(BatchNormReLU, x).apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
                                    momentum=momentum, eps=eps)
-    return for_layout(BatchNormReLUEval, x).apply(x, weight, bias, running_mean=running_mean, running_var=running_var, eps=eps)
+    return for_layout(BatchNormReLUEval, x).apply(x, weight, bias, running_mean=running_mean,
+                                                  running_var=running_var, eps=eps)
