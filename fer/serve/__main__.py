@@ -1,4 +1,5 @@
-"""``python -m fer.serve RUN [RUN ...]``: serve the page on http://127.0.0.1:8000/.
+"""``python -m fer.serve [RUN ...]``: serve the page on http://127.0.0.1:8000/ (without RUN: the
+model bundled in the package).
 
 Flask builds the application, waitress serves it: a production WSGI server in pure
 Python (Flask's own server is for development and says so on every start).  Several
@@ -8,7 +9,7 @@ loopback one puts the page, and the models, on the network: ``--host`` says so.
 import argparse
 import sys
 
-from ..cli.common import UsageError, add_model_args, bare_tta_before_run, run_cli, use_threads
+from ..cli.common import UsageError, add_model_args, bare_tta_before_run, load_models, run_cli, use_threads
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -54,12 +55,11 @@ def main(argv=None):
 
     from waitress import create_server
 
-    from ..training.runs import load_model
     from .app import create_app
     from .predictor import Predictor
 
-    models = [load_model(run, args.checkpoint)[0] for run in args.runs]
-    predictor = Predictor(models, names=args.runs, tta=args.tta)
+    models, names = load_models(args)
+    predictor = Predictor(models, names=names, tta=args.tta)
     app = create_app(predictor, max_upload_bytes=round(args.max_upload_mb * 2**20),
                      max_pixels=round(args.max_megapixels * 1e6))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -76,7 +76,7 @@ def main(argv=None):
         print(f"note: listening on {args.host}: anyone who can reach this computer can use the page",
               file=sys.stderr)
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"serving {', '.join(args.runs)} on http://{host}:{server.effective_port}/ (Ctrl-C stops)", flush=True)
+    print(f"serving {', '.join(names)} on http://{host}:{server.effective_port}/ (Ctrl-C stops)", flush=True)
     try:
         server.run()
     finally:

@@ -13,8 +13,9 @@ that never fired (were never > 0) on the sampled batches of the epoch, and the a
 mean and standard deviation.
 
 Every number is the mean over ``SAMPLES`` batches spread evenly over the epoch: forward hooks
-are on only for those batches (the others run exactly as without the monitor) and the weights
-are copied only before their steps.  The trainer writes ``health.csv`` (one row per epoch and
+are on only for those batches (the others run exactly as without the monitor; the trainer runs
+those through the unfused model, whose every layer's hooks fire) and the weights are copied
+only before their steps.  The trainer writes ``health.csv`` (one row per epoch and
 layer; empty cells where a column does not apply) and ``health.png``, and logs one warning per
 layer and kind when a gradient *vanishes* (norm below ``VANISHING`` = 1e-7, float32 round-off
 of a unit-sized number: the layer no longer learns) or *explodes* (norm above ``EXPLODING`` = 1e3,
