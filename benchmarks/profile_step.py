@@ -44,7 +44,7 @@ def main(argv=None):
     print(f"{args.model} training step, batch {args.batch}: without the profiler {best * 1e3:.1f} ms "
           f"(best of {args.steps}; mean {mean * 1e3:.1f} ms, {args.batch / mean:.0f} images/s); "
           f"under it {prof.wall / args.steps * 1e3:.1f} ms a step, its ops {prof.total() / args.steps * 1e3:.1f} ms "
-          f"({prof.total() / args.steps / mean:.0%} of the plain mean)\n")
+          f"({prof.total() / args.steps / best:.0%} of the best plain step)\n")
     print(prof.table(sort_by="total", limit=args.top))
     if args.trace:
         prof.export_chrome_trace(args.trace)
