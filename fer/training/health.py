@@ -41,10 +41,10 @@ class HealthMonitor:
     """Collects the statistics of the module docstring for ``model``; see :meth:`sample`."""
 
     def __init__(self, model, steps_per_epoch: int, samples: int = SAMPLES):
-        self.layers = {name: m for name, m in model.named_modules()
-                       if name and any(True for _ in m.parameters(recurse=False))}
-        self.relus = {name: m for name, m in model.named_modules() if name and is_relu(m) and name not in self.layers}
-        self.watched = {name: m for name, m in model.named_modules() if name in self.layers or name in self.relus}
+        named = [(name, m) for name, m in model.named_modules() if name]
+        self.layers = {name: m for name, m in named if any(True for _ in m.parameters(recurse=False))}
+        self.watched = {name: m for name, m in named if name in self.layers or is_relu(m)}  # the model's order
+        self.relus = set(self.watched) - set(self.layers)
         self.sampled_steps = set(np.linspace(0, steps_per_epoch - 1, min(samples, steps_per_epoch)).round().astype(int))
         self.warned = set()
         self._hooks, self._before = [], None
@@ -117,13 +117,12 @@ class HealthMonitor:
         if g is None:
             return
         if g < VANISHING:
-            problem = f"its gradient vanished (norm {g:.2g} < {VANISHING:g}): it no longer learns"
+            kind, problem = "vanished", f"its gradient vanished (norm {g:.2g} < {VANISHING:g}): it no longer learns"
         elif g > EXPLODING or (ratio is not None and ratio > 1):
-            problem = (f"its gradient exploded (norm {g:.3g}, update/weight {ratio or 0:.3g}; limits "
-                       f"{EXPLODING:g} and 1): try a lower --lr")
+            kind, problem = "exploded", (f"its gradient exploded (norm {g:.3g}, update/weight {ratio or 0:.3g}; "
+                                         f"limits {EXPLODING:g} and 1): try a lower --lr")
         else:
             return
-        kind = problem.split()[2]
         if (row["layer"], kind) not in self.warned:
             self.warned.add((row["layer"], kind))
             log(f"warning: epoch {row['epoch']}, layer {row['layer']} ({row['kind']}): {problem}")
