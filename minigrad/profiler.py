@@ -197,12 +197,16 @@ class Profile:
             rate = None if flops is None or total <= 0 else flops / total
             speed = nbytes / total if total > 0 else None
             rows.append(dict(op=name, phase=phase, calls=len(events), total=total, mean=total / len(events),
-                             share=total / self.wall if self.wall else None, flops=flops, bytes=nbytes,
+                             share=total / self.elapsed(), flops=flops, bytes=nbytes,
                              gflops_per_s=None if rate is None else rate / 1e9,
                              gb_per_s=None if speed is None else speed / 1e9,
                              peak_share=None if rate is None else rate / peak_flops,
                              bandwidth_share=None if speed is None else speed / peak_bytes))
         return rows
+
+    def elapsed(self) -> float:
+        """The block's wall time (so far, when read inside it)."""
+        return self.wall or time.perf_counter() - self.started
 
     def total(self) -> float:
         """Seconds inside profiled events (self times summed: nested time counts once)."""
@@ -226,8 +230,8 @@ class Profile:
                          f"{num(r['bandwidth_share'], '.0%'):>6}")
         if limit is not None and len(rows) > limit:
             lines.append(f"... {len(rows) - limit} more rows")
-        lines.append(f"ops {self.total() * 1e3:.1f} ms of {self.wall * 1e3:.1f} ms wall "
-                     f"({self.total() / self.wall:.0%}; the rest is Python between ops, data, glue); "
+        lines.append(f"ops {self.total() * 1e3:.1f} ms of {self.elapsed() * 1e3:.1f} ms wall "
+                     f"({self.total() / self.elapsed():.0%}; the rest is Python between ops, data, glue); "
                      f"machine peaks: {peak_flops / 1e9:.0f} GFLOP/s float32 matmul, "
                      f"{peak_bytes / 1e9:.1f} GB/s copy")
         return "\n".join(lines)

@@ -99,3 +99,11 @@ def test_fer_train_profile_writes_the_table_and_the_trace(tmp_path, tiny_args, c
     names = {e["name"] for e in trace}
     assert "AdamW.step" in names or "SGD.step" in names
     assert sum(e["name"].endswith(".step") for e in trace) == 2  # one optimiser step per profiled step
+
+
+def test_the_table_can_be_read_inside_the_block():
+    step = small_step()
+    with profiler.profile() as prof:
+        step()
+        assert "SGD.step" in prof.table() and prof.elapsed() >= prof.total()
+    assert prof.elapsed() == prof.wall
