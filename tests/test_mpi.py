@@ -163,14 +163,19 @@ def test_two_ranks_give_one_processs_weights(tmp_path, one_thread_env, single_pl
 
 
 @needs_mpi
-def test_synchronised_batch_norm_gives_one_processs_loss_curve(tmp_path, one_thread_env):
+def test_synchronised_batch_norm_gives_one_processs_epoch(tmp_path, one_thread_env):
     """The seed CNN (tiny) with batch norm: --sync-bn normalises by the global batch's statistics,
-    as one process does.  Its loss curve matches within 1e-3 (float32 rounding grows through batch
-    norm's 1/std over the steps; the first step's gradients agree to 1e-7)."""
+    as one process does, so one epoch (6 steps) ends with one process's weights and running
+    statistics (measured 5e-7 apart; 0.27 without --sync-bn) and train loss (equal to 6 digits;
+    0.9% apart without).  Only one epoch: after some 7 steps the trajectory is chaotic, and
+    multiplying one process's own initial weights by 1 +- 1e-7 moves its second epoch's loss by
+    up to 0.3%, as much as training without --sync-bn does; in the first epoch such a nudge
+    moved the weights and statistics by up to 1.7e-3 and the loss by up to 2.4e-4."""
     argv = ["--augment", "none", "--optimizer", "sgd", "--lr", "0.05"]
-    one = launch(run_args(tmp_path / "one", NO_DROPOUT, 2, *argv), one_thread_env, ranks=1)
-    two = launch(run_args(tmp_path / "two", NO_DROPOUT, 2, *argv, "--sync-bn"), one_thread_env)
+    one = launch(run_args(tmp_path / "one", NO_DROPOUT, 1, *argv), one_thread_env, ranks=1)
+    two = launch(run_args(tmp_path / "two", NO_DROPOUT, 1, *argv, "--sync-bn"), one_thread_env)
     assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    assert max_difference(weights(tmp_path / "one"), weights(tmp_path / "two")) < 1e-2
     np.testing.assert_allclose(train_losses(tmp_path / "two"), train_losses(tmp_path / "one"), rtol=1e-3)
     assert json.loads((tmp_path / "two" / "config.json").read_text())["settings"]["sync_bn"] is True
 
