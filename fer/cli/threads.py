@@ -26,7 +26,10 @@ def limit_threads(n):
     done = []
     numpy_loaded = "numpy" in sys.modules
     for name in THREAD_VARIABLES:
-        os.environ[name] = str(n)
+        # Once numba has started its pool it re-reads NUMBA_NUM_THREADS at every compilation and
+        # refuses a changed value, so a loaded numba is limited by set_num_threads alone (below).
+        if not (name == "NUMBA_NUM_THREADS" and "numba" in sys.modules):
+            os.environ[name] = str(n)
     if not numpy_loaded:
         done.append("BLAS via environment")
     else:
