@@ -77,7 +77,7 @@ def _steps(module):
         scale, shift = module.scale_and_shift()
         yield Step("affine", {"scale": scale, "shift": np.asarray(shift, np.float64)},
                    {"image": isinstance(module, nn.BatchNorm2d)})
-        if getattr(module, "includes_relu", False):
+        if isinstance(module, nn.BatchNormReLU2d):
             yield Step("relu")
     elif isinstance(module, nn.ReLU):
         yield Step("relu")
