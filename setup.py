@@ -12,7 +12,7 @@ setup(
                       # python -m fer.serve: Flask for the web page and its API, waitress (pure Python) to
                       # serve it; both small, and required so that the README's install makes the command work
                       "flask>=3", "waitress>=3",
-                      # fer.faces: OpenCV's Haar cascades find the faces in photos and videos (the detector
+                      # fer.photos.faces: OpenCV's Haar cascades find the faces in photos and videos (the detector
                       # FER2013 was cut out with) and cv2 reads and writes video files.  Below 5: the cascade
                       # files ship under cv2.data.haarcascades in 4.x, and OpenCV 5.0 no longer ships them.
                       "opencv-python-headless>=4.5,<5"],

@@ -4,7 +4,7 @@
 
 Frames: the group photos of tests/face_photos.py (real faces on a café table), one
 with a single face 112 pixels wide and one with six faces 48-112 pixels wide.
-Detectors: fer.faces' photo settings (``FaceDetector()``, what fer.predict uses) and
+Detectors: fer.photos.faces' photo settings (``FaceDetector()``, what fer.predict uses) and
 its real-time settings (``FaceDetector.realtime()``, for webcams and live video).
 Models, untrained (speed does not depend on the weights): the seed CNN and the
 ``xception`` preset's network.  Each cell is the median of ``--repeats`` runs of
@@ -29,14 +29,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args(argv)
 
-    from fer.threads import limit_threads
+    from fer.cli.threads import limit_threads
     limit_threads(args.threads)
 
     from face_photos import group_photo, match
-    from fer.faces import FaceDetector, import_cv2, to_grey
-    from fer.inference import predict_faces
-    from fer.models import build_model
-    from fer.presets import PRESETS
+    from fer.photos.faces import FaceDetector, import_cv2, to_grey
+    from fer.evaluation.inference import predict_faces
+    from fer.models.networks import build_model
+    from fer.models.presets import PRESETS
 
     import_cv2().setNumThreads(args.threads)
     frames = {"1 face": group_photo((112,)), "6 faces": group_photo()}

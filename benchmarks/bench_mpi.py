@@ -5,7 +5,7 @@ cost per step, and the scaling model of docs/MPI.md filled in from them.
     python benchmarks/bench_mpi.py --quick            # a smoke run: tiny sizes, figures meaningless
 
 For each network (the seed CNN and the ``xception`` preset's mini-Xception) it trains, with the
-real training loop (:meth:`fer.trainer.Trainer.train_epoch`: loading, augmentation, forward,
+real training loop (:meth:`fer.training.trainer.Trainer.train_epoch`: loading, augmentation, forward,
 backward, all-reduce, optimiser step) on random images, first in one process with 2 threads
 (1 rank x 2 threads), then under ``mpiexec -n 2`` with 1 thread each (2 ranks x 1 thread),
 without and with ``--sync-bn``, and times the second of two epochs.  It prints images/s, the time per step spent in the
@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = {"cnn": "seed-cnn", "xception": "xception"}
-# What each preset reached on FER2013 in one process (README): epochs, accuracy.
+# What each preset reached on FER2013 in one process (docs/RESULTS.md): epochs, accuracy.
 MEASURED_RESULT = {"cnn": (9, "60.6%"), "xception": (34, "63.2%")}
 FER_TRAIN_IMAGES = 28709
 BANDWIDTHS_GBIT = (1, 10, 100)
@@ -46,16 +46,16 @@ MACHINES = (1, 2, 4, 8, 16, 32, 64)
 # ------------------------------------------------------------------ one worker (one rank)
 def worker(model_name, batch, steps, threads, quick, sync_bn):
     """Train two epochs of ``steps`` batches on random images; rank 0 prints a JSON line."""
-    from fer.threads import limit_threads
+    from fer.cli.threads import limit_threads
 
     limit_threads(threads)
     import numpy as np
 
-    from fer import presets
+    from fer.models import presets
     from fer.data.formats import Dataset
     from fer.data.loading import Splits
-    from fer.distributed import connect
-    from fer.trainer import Trainer
+    from fer.training.distributed import connect
+    from fer.training.trainer import Trainer
 
     group = connect()
     explicit = {"batch_size": batch, "epochs": 2, "max_minutes": 0, "sync_bn": sync_bn}

@@ -25,8 +25,8 @@ import minigrad  # noqa: E402
 import minigrad.functional as F  # noqa: E402
 import minigrad.optim as optim  # noqa: E402
 import minigrad.ops.conv as conv  # noqa: E402
-from fer.models import seed_cnn  # noqa: E402
-from fer.presets import PRESETS  # noqa: E402
+from fer.models.networks import seed_cnn  # noqa: E402
+from fer.models.presets import PRESETS  # noqa: E402
 
 
 def main(rounds=6, steps=4, batch=64):

@@ -10,7 +10,7 @@ Photos measured (a found box is a true face when it overlaps one by IoU >= 0.4):
 - with FER2013 at hand (../shared/data/fer2013/fer2013.csv.gz or --fer), group
   photos of its faces: 6 a photo, scaled to 64-128 pixels, on the same table;
 - with --no-face-dir, every image in that folder counts as a photo without faces.
-  The README's table used 22 of scikit-image 0.26's sample pictures (textures, a
+  The table in docs/RESULTS.md used 22 of scikit-image 0.26's sample pictures (textures, a
   cat, coins, a rocket, a page, ...: every picture of its wheel's skimage/data but
   astronaut and camera, which show people, and the tiny or multi-page ones) and
   matplotlib's sample_data/Minduka_Present_Blue_Pack.png:
@@ -24,7 +24,7 @@ Photos measured (a found box is a true face when it overlaps one by IoU >= 0.4):
       cp "$(python -c 'import matplotlib; print(matplotlib.get_data_path())')/sample_data/Minduka_Present_Blue_Pack.png" /tmp/noface/
 
 Prints one table row per cascade and setting; asserts nothing.  With FER2013 at
-hand it first measures FER2013's framing (fer.faces.FRAMING): how much larger its
+hand it first measures FER2013's framing (fer.photos.faces.FRAMING): how much larger its
 48x48 square is than the Haar box the detector finds in it.
 """
 import argparse
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from face_photos import framing_ratio, group_photo, load, match, PORTRAITS  # noqa: E402
-from fer.faces import FaceDetector, import_cv2  # noqa: E402
+from fer.photos.faces import FaceDetector, import_cv2  # noqa: E402
 
 REAL_FILE = ROOT.parent / "shared/data/fer2013/fer2013.csv.gz"
 
@@ -61,7 +61,7 @@ def shipped_photos():
 
 def fer_group_photos(path, count=30, seed=0):
     """[(name, grey image, true boxes)]: ``count`` photos of 6 FER2013 faces each,
-    every face its whole 48x48 square (= the Haar box, see fer.faces.FRAMING), scaled up."""
+    every face its whole 48x48 square (= the Haar box, see fer.photos.faces.FRAMING), scaled up."""
     import pandas as pd
 
     cv2 = import_cv2()
@@ -123,7 +123,7 @@ def with_eyes(detector, eyes):
 
 def measure(detect, sets):
     """{set name: (found, true faces, false faces)} and seconds per pixel."""
-    from fer.faces import to_grey
+    from fer.photos.faces import to_grey
 
     results, seconds, pixels = {}, 0.0, 0
     for set_name, photos in sets.items():

@@ -23,7 +23,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 with atheris.instrument_imports():
     from PIL import Image  # noqa: F401 (instrumented: Pillow's Python plugins are what is fuzzed)
 
-from fer.faces import FaceDetector  # noqa: E402
+from fer.photos.faces import FaceDetector  # noqa: E402
 from fer.serve.uploads import UploadError, read_upload  # noqa: E402
 
 MAX_PIXELS = 4_000_000   # smaller than the server's limit, so that one input never takes long

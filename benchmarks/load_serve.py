@@ -50,8 +50,8 @@ MIX = {"one face": 3, "six faces": 3, "no face": 2, "empty": 1, "not an image": 
 def make_run(folder: Path) -> Path:
     """A run folder holding the tests' small CNN, untrained (seed 0)."""
     import minigrad
-    from fer.models import architecture, build_model
-    from fer.runs import write_json
+    from fer.models.networks import architecture, build_model
+    from fer.training.runs import write_json
     from minigrad.checkpoint import save_checkpoint
 
     minigrad.manual_seed(0)

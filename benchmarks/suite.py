@@ -75,8 +75,8 @@ PRESET_NETWORKS = ("fast", "xception")
 def minigrad_model(name):
     """The seed CNN ("cnn"), the seed DNN ("dnn") or a preset's network ("fast", "xception")."""
     import minigrad
-    from fer.models import build_model, seed_cnn, seed_dnn
-    from fer.presets import PRESETS
+    from fer.models.networks import build_model, seed_cnn, seed_dnn
+    from fer.models.presets import PRESETS
 
     minigrad.manual_seed(0)
     if name in PRESET_NETWORKS:
@@ -94,7 +94,7 @@ def torch_twin(model_name, model):
 
     if model_name != "xception":
         return torch_sequential(model)
-    from fer.presets import PRESETS
+    from fer.models.presets import PRESETS
 
     twin = torch_xception(**PRESETS["xception"]["model_config"])
     twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()}, strict=False)
@@ -111,7 +111,7 @@ def batch(n, seed=0, size=48):
 def step_function(model_name, n, engine, train):
     """A closure running one step (train: forward+backward+Adam; else eval forward).  A preset's
     network trains on crops, as its preset does."""
-    from fer.presets import PRESETS
+    from fer.models.presets import PRESETS
 
     model = minigrad_model(model_name)
     x, y = batch(n, size=PRESETS[model_name]["crop"] if train and model_name in PRESET_NETWORKS else 48)
@@ -299,7 +299,7 @@ def run_case(case, threads, quick):
         start = time.perf_counter()
         import minigrad
         import minigrad.functional as F
-        from fer.models import seed_cnn, seed_dnn, xception
+        from fer.models.networks import seed_cnn, seed_dnn, xception
 
         x, y = batch(8)
         for model in (seed_cnn(widths=(4, 4, 4, 4), dense=(8, 8, 8)), seed_dnn(hidden=(8, 8)),

@@ -1,21 +1,21 @@
 """fer: facial-expression recognition on FER2013, built on minigrad.
 
 It trains, evaluates and explains the study's two seed models (a CNN and a dense
-network of the same size) and the efficient networks.  Its parts:
+network of the same size) and the efficient networks.
 
-- ``fer.data``: FER2013 in its common layouts, the built-in synthetic faces when none
-  is at hand, the cache, and the augmentation of training batches;
-- ``fer.models``, ``fer.residual``: the networks; ``fer.presets``: the training recipes;
-- ``fer.trainer`` (the loop), ``fer.budget`` (the time budget), ``fer.runs`` (run folders),
-  ``fer.inference`` and ``fer.metrics``;
-- ``fer.explain``: saliency maps, their sanity checks, filter visualisation, their plots;
-- ``fer.report``: the study's answers on one page.
+A module at the top of ``fer/`` is a command, ``python -m fer.<command>``: ``train``, ``evaluate``,
+``predict``, ``saliency``, ``filters``, ``compare``, and the packages ``report`` (the study on one page)
+and ``serve`` (a web page).  Everything else is a library in a sub-package:
 
-The command lines are ``python -m fer.<command>``: ``train``, ``evaluate``, ``predict``,
-``saliency``, ``filters``, ``report``, ``compare``, ``serve`` (a web page); each is a thin
-module (the report's and the page's are ``fer/report/__main__.py``, ``fer/serve/__main__.py``)
-over the libraries, with the pieces they share in
-``fer.cli_common``.  No library imports a command line.
+- ``fer.data``: FER2013 in its common layouts, the built-in synthetic faces, the cache, augmentation;
+- ``fer.models``: the networks and the training recipes (presets);
+- ``fer.training``: the trainer, the time budget, run folders, several processes under MPI;
+- ``fer.evaluation``: inference (with test-time augmentation), metrics, the charts;
+- ``fer.explain``: saliency maps, their sanity checks, filter visualisation, their figures;
+- ``fer.photos``: faces in photos and videos, and the annotated pictures;
+- ``fer.cli``: what the command lines share.
+
+No library imports a command line; ``fer.errors`` holds the errors both raise.
 
 ``LABELS[k]`` is the name of class ``k``, in FER2013's numbering.
 """

@@ -29,7 +29,7 @@ def read_curve(run_dir):
     except (KeyError, ValueError) as error:
         raise DataError(f"{path}: not a history file of fer.train ({error})") from None
     minutes = [sum(seconds[:i + 1]) / 60 for i in range(len(seconds))]
-    from .runs import read_config
+    from .training.runs import read_config
 
     settings = read_config(run_dir).get("settings", {})
     label = settings.get("preset") or settings.get("model", Path(run_dir).name)
@@ -46,7 +46,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from . import plots
+    from .evaluation.charts import plot_accuracy_vs_minutes
 
     curves = {}
     try:
@@ -63,7 +63,7 @@ def main(argv=None):
     print(f"{'run':<12} {'epochs':>6} {'minutes':>8} {'last':>7} {'best':>7}")
     for label, (minutes, accuracy) in curves.items():
         print(f"{label:<12} {len(minutes):>6} {minutes[-1]:>8.1f} {accuracy[-1]:>7.2%} {max(accuracy):>7.2%}")
-    print(f"wrote {plots.plot_accuracy_vs_minutes(curves, args.out, args.title)}")
+    print(f"wrote {plot_accuracy_vs_minutes(curves, args.out, args.title)}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """The errors that are the user's to fix, shared by the libraries and the command lines.
 
 A command reports each of them in one line, without a traceback
-(:func:`fer.cli_common.run_cli`).  They live here, apart from both, so that a library
+(:func:`fer.cli.common.run_cli`).  They live here, apart from both, so that a library
 can raise them without importing a command line, and a command line can name them
 without importing NumPy before ``--threads`` is read.
 """

@@ -16,7 +16,7 @@ each image's mirror (and, with ``--tta flip-shift``, small shifts; ``--tta ten-c
 import argparse
 import sys
 
-from .cli_common import add_data_args, add_model_args, bare_tta_before_run, data_settings, run_cli, use_threads
+from .cli.common import add_data_args, add_model_args, bare_tta_before_run, data_settings, run_cli, use_threads
 
 
 def build_parser():
@@ -40,9 +40,10 @@ def write_outputs(report, out_dir, prefix, title):
 
     import numpy as np
 
-    from . import LABELS, plots
-    from .metrics import format_report, row_normalise
-    from .runs import write_json
+    from . import LABELS
+    from .evaluation.charts import plot_confusion
+    from .evaluation.metrics import format_report, row_normalise
+    from .training.runs import write_json
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -53,16 +54,16 @@ def write_outputs(report, out_dir, prefix, title):
     for suffix, table, fmt in (("confusion", counts, "%d"), ("confusion-rows", row_normalise(counts), "%.4f")):
         rows = [f"{name}," + ",".join(fmt % v for v in row) for name, row in zip(LABELS, table)]
         (out_dir / f"{prefix}-{suffix}.csv").write_text("\n".join([header, *rows]) + "\n")
-    plots.plot_confusion(counts, LABELS, out_dir / f"{prefix}-confusion.png", title=title)
+    plot_confusion(counts, LABELS, out_dir / f"{prefix}-confusion.png", title=title)
     return out_dir
 
 
 def main(argv=None):
     args = build_parser().parse_args(bare_tta_before_run(argv))
     use_threads(args)
-    from .inference import predict_proba
-    from .metrics import classification_report, format_report
-    from .runs import default_run_dir, load_data, load_model, pick_split, read_config
+    from .evaluation.inference import predict_proba
+    from .evaluation.metrics import classification_report, format_report
+    from .training.runs import default_run_dir, load_data, load_model, pick_split, read_config
 
     configs = [read_config(run) for run in args.runs]
     models = [load_model(run, args.checkpoint)[0] for run in args.runs]

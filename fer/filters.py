@@ -6,12 +6,12 @@ real image patches that excite each filter most; and the filters' feature maps o
 image.  It prints how strongly each ascended image drives its filter against the best
 real image, and keeps every number in ``filters.json``.
 
-The ascent and the measurements are :mod:`fer.explain.filters`, the figures
+The ascent and the measurements are :mod:`fer.explain.features`, the figures
 :mod:`fer.explain.plots`; this module is only the command line.
 """
 import argparse
 
-from .cli_common import (UsageError, add_run_args, add_threads_arg, load_run_and_data, run_cli,
+from .cli.common import (UsageError, add_run_args, add_threads_arg, load_run_and_data, run_cli,
                          use_threads)
 from .explain.options import ASCENT_DEFAULTS
 
@@ -106,7 +106,7 @@ def visualise_layer(model, name, module, filters, real_images, maps, args, out):
     import numpy as np
 
     from .explain import plots
-    from .explain.filters import achieved_ratio, ascend, real_activations, receptive_field, top_patches
+    from .explain.features import achieved_ratio, ascend, real_activations, receptive_field, top_patches
 
     result = ascend(model, module, filters, image_shape=real_images.shape[1:], seed=args.seed,
                     progress=_progress_printer(name),
@@ -148,9 +148,9 @@ def main(argv=None):
     from .data.images import read_image
     import numpy as np
 
-    from .explain.filters import feature_maps
-    from .models import input_side
-    from .runs import write_json
+    from .explain.features import feature_maps
+    from .models.networks import input_side
+    from .training.runs import write_json
 
     model, _, _, dataset = load_run_and_data(args)
     try:

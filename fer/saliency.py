@@ -5,12 +5,12 @@ its map and the map over the face, its true and predicted label.  With ``--sanit
 it also runs the three sanity checks on a balanced sample of the split, prints their
 numbers and writes ``sanity.json`` and ``deletion.png``.
 
-The methods are :mod:`fer.explain.saliency`, the checks :mod:`fer.explain.sanity`,
+The methods are :mod:`fer.explain.saliency_maps`, the checks :mod:`fer.explain.sanity`,
 the figures :mod:`fer.explain.plots`; this module is only the command line.
 """
 import argparse
 
-from .cli_common import (UsageError, add_run_args, add_threads_arg, load_run_and_data, run_cli,
+from .cli.common import (UsageError, add_run_args, add_threads_arg, load_run_and_data, run_cli,
                          use_threads)
 from .explain.options import METHODS
 
@@ -84,7 +84,7 @@ def main(argv=None):
     from .data.images import read_image
     from .explain import plots
     from .explain.layers import as_float_images, find_layer, model_logits
-    from .explain.saliency import saliency_maps
+    from .explain.saliency_maps import saliency_maps
 
     methods = parse_methods(args.method)
     model, _, split, dataset = load_run_and_data(args, need_data=args.input is None or args.sanity)
@@ -124,7 +124,7 @@ def run_sanity(args, model, dataset, split, methods, out):
 
     from .explain import plots
     from .explain.sanity import as_json, run_checks
-    from .runs import write_json
+    from .training.runs import write_json
 
     per_class = max(1, int(np.ceil(args.sanity_images / 7)))
     index = balanced_indices(dataset.labels, per_class, seed=0)[:args.sanity_images]

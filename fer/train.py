@@ -2,23 +2,23 @@
 
 Examples::
 
-    python -m fer.train --quick                      # a couple of minutes, synthetic faces
+    python -m fer.train --quick                      # about half a minute, synthetic faces
     python -m fer.train --data ../shared/data/fer2013/fer2013.csv.gz --preset seed-cnn
     python -m fer.train --resume runs/20250101-120000-cnn
     mpiexec -n 4 python -m fer.train --preset fast   # one model on 4 processes (docs/MPI.md)
 
-Each run writes a folder (see :mod:`fer.runs`).  This module imports nothing heavy of
+Each run writes a folder (see :mod:`fer.training.runs`).  This module imports nothing heavy of
 its own at the top, so that ``--help`` answers at once: numba, the engine and
 matplotlib are imported inside :func:`main`, after ``--threads`` has had its say
-(see :mod:`fer.threads` for what that can still change).
+(see :mod:`fer.cli.threads` for what that can still change).
 """
 import argparse
 import json
 import shlex
 import sys
 
-from . import presets
-from .cli_common import UsageError, add_data_args, add_threads_arg, run_cli, use_threads
+from .models import presets
+from .cli.common import UsageError, add_data_args, add_threads_arg, run_cli, use_threads
 
 MODEL_CHOICES = ("cnn", "dnn", "vgg", "xception", "both")
 
@@ -68,7 +68,7 @@ SETTING_OPTIONS = {
     "average_last": dict(type=int, metavar="K", help="at the end, average the weights of the last K epochs; "
                                                      "kept as best.npz if it validates better"),
     "model_config": dict(type=json_object, metavar="JSON",
-                         help='keyword arguments of the model builder (fer.models), e.g. '
+                         help='keyword arguments of the model builder (fer.models.networks), e.g. '
                               '\'{"widths": [32, 64, 128, 256]}\'; with --model both, one object per model: '
                               '\'{"cnn": {...}, "dnn": {...}}\''),
     "seed": dict(type=int, help="random seed (weights, shuffling, augmentation, dropout)"),
@@ -96,7 +96,8 @@ def build_parser():
                              "own preset, unless --preset names one)")
     parser.add_argument("--preset", choices=sorted(presets.PRESETS), help="a named training recipe")
     parser.add_argument("--quick", action="store_true",
-                        help="a couple of minutes on a small synthetic set (a smoke run)")
+                        help="about half a minute on a small synthetic set (a smoke run; the first run also "
+                             "compiles numba's kernels)")
     add_data_args(parser, val_default="the preset's, 0.1")
     for name, options in SETTING_OPTIONS.items():
         parser.add_argument("--" + name.replace("_", "-"), **options)
@@ -122,7 +123,7 @@ def plan_runs(args):
     """[(settings, run_dir)] for a fresh invocation (not --resume)."""
     from pathlib import Path
 
-    from .runs import default_run_dir
+    from .training.runs import default_run_dir
 
     explicit = {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name) is not None}
     models = models_to_train(args)
@@ -150,7 +151,7 @@ def plan_resume(args, world_size=1):
     that may change (and the number of processes, which is recorded)."""
     from pathlib import Path
 
-    from .runs import read_config, write_json
+    from .training.runs import read_config, write_json
 
     run_dir = Path(args.resume)
     config = read_config(run_dir)
@@ -179,8 +180,8 @@ def data_info(splits, settings):
 
 
 def train_one(settings, splits, run_dir, resume, progress, command, group):
-    """Train (or resume) one run on ``group`` (:mod:`fer.distributed`); returns its metrics dict."""
-    from .trainer import Trainer
+    """Train (or resume) one run on ``group`` (:mod:`fer.training.distributed`); returns its metrics dict."""
+    from .training.trainer import Trainer
 
     try:
         trainer = Trainer(settings, splits, run_dir, progress=progress, group=group)
@@ -232,7 +233,7 @@ def print_comparison(results):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    from .distributed import connect
+    from .training.distributed import connect
 
     group = connect()  # one process, or one rank of an mpiexec job (docs/MPI.md)
     if group.size > 1 and not args.threads:
@@ -244,8 +245,8 @@ def main(argv=None):
 
 def train_all(args, argv, group):
     """Train the runs this invocation asks for; returns the exit status."""
-    from .runs import load_data
-    from .trainer import TrainingDiverged, TrainingInterrupted
+    from .training.runs import load_data
+    from .training.trainer import TrainingDiverged, TrainingInterrupted
 
     plans = group.from_root(lambda: plan_resume(args, group.size) if args.resume else plan_runs(args))
     # --model both: the runs share data settings.  Rank 0 reads the data and sends it: only its machine needs it.

@@ -11,7 +11,7 @@ engine tests read torch_twins).  The fer tests share, as fixtures:
 - ``tiny_args``: argv of ``python -m fer.train`` for a tiny synthetic run, and
   ``tiny_configs``: the shrunken models it trains;
 - ``small_cnn_config`` and ``small_cnn``: a two-block version of the seed CNN, as
-  ``fer.models`` builds it (so ``fer.train`` can train it into an ordinary run folder);
+  ``fer.models.networks`` builds it (so ``fer.train`` can train it into an ordinary run folder);
 - ``imported_after``: which heavy modules a snippet of Python imports, run in a fresh process.
 """
 import json
@@ -101,7 +101,7 @@ def small_cnn():
     """``small_cnn(seed=0)``: the small CNN, its weights drawn after ``minigrad.manual_seed(seed)``."""
     def build(seed=0):
         import minigrad
-        from fer.models import build_model
+        from fer.models.networks import build_model
 
         minigrad.manual_seed(seed)
         return build_model("cnn", **SMALL_CNN)

@@ -92,7 +92,7 @@ def framing_ratio(face, detector, scale=4, pad=64):
     detector finds in it (None if it finds none).  The face is enlarged ``scale``
     times and its edges repeated ``pad`` pixels outwards, so that a box may reach
     past the square."""
-    from fer.faces import import_cv2
+    from fer.photos.faces import import_cv2
 
     cv2 = import_cv2()
     side = face.shape[0] * scale

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import minigrad.functional as F
 from fer import train
-from fer.cli_common import run_cli
-from fer.trainer import Trainer
+from fer.cli.common import run_cli
+from fer.training.trainer import Trainer
 
 
 def state_checksum(model):

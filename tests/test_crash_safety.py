@@ -2,7 +2,7 @@
 a run folder that ``--resume`` continues, or refuses in one line that says why, and
 every file in it whole: each checkpoint loads, each JSON and CSV parses, the curves
 open.  Every file fer.train writes goes to a temporary file that is renamed over the
-old one (fer.runs.atomic_file, minigrad.checkpoint.save_checkpoint), which is what
+old one (fer.training.runs.atomic_file, minigrad.checkpoint.save_checkpoint), which is what
 this proves.
 
 20 kills of a real ``python -m fer.train`` (a tiny dense network on synthetic faces,
@@ -29,7 +29,7 @@ import pytest
 from PIL import Image
 
 from fer import train
-from fer.cli_common import USER_ERRORS
+from fer.cli.common import USER_ERRORS
 from minigrad.checkpoint import CheckpointError, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -133,7 +133,7 @@ def checkpoint(tmp_path_factory, tiny_run):
 
 def test_a_checkpoint_with_flipped_bytes_is_refused_in_one_line_or_loads_unchanged(checkpoint, tmp_path):
     from fer.data import DataError
-    from fer.runs import load_model
+    from fer.training.runs import load_model
 
     data = checkpoint.read_bytes()
     state, header, _ = load_checkpoint(checkpoint)
@@ -166,7 +166,7 @@ def test_a_checkpoint_with_flipped_bytes_is_refused_in_one_line_or_loads_unchang
 SAVE_LOOP = """
 import sys
 import numpy as np
-from fer.runs import write_json, write_text
+from fer.training.runs import write_json, write_text
 from minigrad.checkpoint import save_checkpoint
 folder = sys.argv[1]
 print("ready", flush=True)

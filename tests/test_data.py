@@ -1,4 +1,4 @@
-"""fer.data (its formats, images, loading and cache) and fer.cli_common's data options:
+"""fer.data (its formats, images, loading and cache) and fer.cli.common's data options:
 every layout parsed from small files the tests write, every bad-input case, the cache,
 the splits, and the real FER2013 file when it is present."""
 
@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import fer.data.loading as loading
-from fer.cli_common import add_data_args, run_cli
+from fer.cli.common import add_data_args, run_cli
 from fer.data import (DataError, DataWarning, load_file, load_splits, resolve_data_path,
                       stratified_split, to_float)
 from fer.data.images import is_image_file, read_image

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from fer import LABELS, evaluate, predict
-from fer.cli_common import TTA_CHOICES, data_settings, run_cli
-from fer.inference import TTA_MODES, predict_proba, shift, tta_views
-from fer.runs import load_data, load_model, read_config
+from fer.cli.common import TTA_CHOICES, data_settings, run_cli
+from fer.evaluation.inference import TTA_MODES, predict_proba, shift, tta_views
+from fer.training.runs import load_data, load_model, read_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -161,7 +161,7 @@ def test_flip_tta_averages_the_image_and_its_mirror(run, test_split):
 
 def test_ten_crop_hands_a_fixed_input_network_crops_of_its_own_side():
     from fer.errors import UsageError
-    from fer.models import seed_cnn, xception
+    from fer.models.networks import seed_cnn, xception
     model = seed_cnn(widths=(4, 4, 4, 4), dense=(8,), conv_dropout=(0, 0, 0, 0), input_size=40)
     images = np.random.default_rng(1).integers(0, 256, (3, 1, 48, 48), dtype=np.uint8)
     crops = [images[:, :, t:t + 40, l:l + 40] for t, l in ((0, 0), (0, 8), (8, 0), (8, 8), (4, 4))]

@@ -1,4 +1,4 @@
-"""fer.faces: faces found in real photos (tests/data, see its README) and framed as
+"""fer.photos.faces: faces found in real photos (tests/data, see its README) and framed as
 FER2013 frames its faces; small images taken whole; OpenCV imported only on use."""
 import subprocess
 import sys
@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from face_photos import PORTRAITS, framing_ratio, group_photo, iou, load, match
-from fer import faces
+from fer.photos import faces
 from fer.data.images import read_image
 from fer.errors import DataError, UsageError
 
@@ -125,7 +125,7 @@ def test_without_opencv_the_error_names_the_package(monkeypatch):
 
 
 def test_opencv_is_imported_only_when_faces_are_searched(one_thread_env):
-    code = ("import sys, fer, fer.faces, fer.inference, fer.annotate, fer.video, fer.predict\n"
+    code = ("import sys, fer, fer.photos.faces, fer.evaluation.inference, fer.photos.annotate, fer.photos.video, fer.predict\n"
             "print('cv2' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], env=one_thread_env, capture_output=True, text=True,
                           timeout=120)

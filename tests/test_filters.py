@@ -1,4 +1,4 @@
-"""Filter visualisation (fer.explain.filters): the ascent objective and its gradient, the
+"""Filter visualisation (fer.explain.features): the ascent objective and its gradient, the
 regularisers, measured receptive fields, top patches, feature maps, and the command line
 (fer.filters).
 
@@ -16,7 +16,7 @@ from minigrad import Tensor
 from fer import filters as command
 from fer.data.images import gaussian_blur
 from fer.errors import UsageError
-from fer.explain import filters as FL
+from fer.explain import features as FL
 from fer.explain.layers import explaining
 from fer.explain.options import ASCENT_DEFAULTS
 
@@ -29,11 +29,11 @@ def model(small_cnn):
 
 
 def write_run(folder, model, config, synthetic_size=112):
-    """A run folder as fer.runs.load_model and fer.runs.load_data read it (weights
+    """A run folder as fer.training.runs.load_model and fer.training.runs.load_data read it (weights
     untrained: every property tested here holds for any weights)."""
     from minigrad.checkpoint import save_checkpoint
-    from fer.models import architecture
-    from fer.runs import write_json
+    from fer.models.networks import architecture
+    from fer.training.runs import write_json
 
     folder.mkdir(parents=True)
     save_checkpoint(folder / "best.npz", model, {"architecture": architecture("cnn", **config)})

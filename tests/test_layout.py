@@ -120,8 +120,8 @@ def test_only_the_depthwise_kernel_takes_channel_major_arrays():
 
 
 def test_the_xception_network_runs_its_blocks_channel_major_with_the_same_results(monkeypatch):
-    import fer.residual as residual
-    from fer.models import xception
+    import fer.models.residual as residual
+    from fer.models.networks import xception
     from minigrad import manual_seed
 
     manual_seed(0)

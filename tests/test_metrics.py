@@ -4,7 +4,7 @@ import json
 import numpy as np
 
 from fer import LABELS
-from fer.metrics import (accuracy, classification_report, confusion_matrix, describe_pair, format_report,
+from fer.evaluation.metrics import (accuracy, classification_report, confusion_matrix, describe_pair, format_report,
                          most_confused_pairs, per_class_scores, row_normalise)
 
 # 3 classes. True 0: predicted 0,0,1.  True 1: predicted 1,1,1,0.  True 2: predicted 1.

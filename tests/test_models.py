@@ -8,7 +8,7 @@ import pytest
 import minigrad
 from minigrad import nn
 from minigrad.gradcheck import gradcheck
-from fer.models import (CentreCrop, Standardize, architecture, build_model, from_architecture, input_side, seed_cnn,
+from fer.models.networks import (CentreCrop, Standardize, architecture, build_model, from_architecture, input_side, seed_cnn,
                         seed_dnn, vgg, xception)
 from torch_twins import torch_xception
 

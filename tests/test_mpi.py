@@ -1,4 +1,4 @@
-"""Data-parallel training under ``mpiexec -n 2`` (fer.distributed, fer.sync_bn).
+"""Data-parallel training under ``mpiexec -n 2`` (fer.training.distributed, fer.training.sync_bn).
 
 The MPI tests start ``mpiexec -n 2 python -m fer.train ...`` (or tests/mpi_helper.py, which
 plants a fault on rank 1) as a subprocess on tiny synthetic runs, and compare with
@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 from minigrad.checkpoint import load_checkpoint
-from fer.distributed import Single, launched_by_mpi, shares
-from fer.trainer import count_batches, epoch_seed
+from fer.training.distributed import Single, launched_by_mpi, shares
+from fer.training.trainer import count_batches, epoch_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPER = str(ROOT / "tests" / "mpi_helper.py")
@@ -153,7 +153,7 @@ def test_two_ranks_give_one_processs_weights(tmp_path, one_thread_env, single_pl
     assert json.loads((tmp_path / "config.json").read_text())["world_size"] == 2
     one, two = weights(single_plain), weights(tmp_path)
     import minigrad
-    from fer.models import build_model
+    from fer.models.networks import build_model
 
     minigrad.manual_seed(0)
     initial = build_model("cnn", **PLAIN).state_dict()
@@ -183,7 +183,7 @@ def test_ranks_end_with_identical_weights_and_buffers(straight):
     checksums = [(straight / f"rank-{rank}.sha256").read_text() for rank in range(2)]
     assert checksums[0] == checksums[1]
     from mpi_helper import state_checksum
-    from fer.runs import load_model
+    from fer.training.runs import load_model
 
     model, _ = load_model(straight / "run", "last")
     assert state_checksum(model) == checksums[0]
@@ -245,7 +245,7 @@ def test_a_users_mistake_is_reported_once_and_ends_every_rank(tmp_path, one_thre
 def test_sync_batch_norm_in_one_process_is_batch_norm_and_passes_its_gradient_check():
     import minigrad.functional as F
     from minigrad import Tensor, gradcheck
-    from fer.sync_bn import sync_batch_norm
+    from fer.training.sync_bn import sync_batch_norm
 
     rng = np.random.default_rng(0)
     for relu in (False, True):

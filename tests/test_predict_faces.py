@@ -8,12 +8,13 @@ import pytest
 from PIL import Image
 
 from face_photos import group_photo, load
-from fer import LABELS, inference, predict
-from fer.annotate import Style, overlap, place_panels
+from fer import LABELS, predict
+from fer.evaluation import inference
+from fer.photos.annotate import Style, overlap, place_panels
 from fer.errors import DataError, UsageError
-from fer.faces import detect_faces
-from fer.inference import predict_faces, predict_proba
-from fer.runs import load_model
+from fer.photos.faces import detect_faces
+from fer.evaluation.inference import predict_faces, predict_proba
+from fer.training.runs import load_model
 
 cv2 = pytest.importorskip("cv2")
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from fer import train
-from fer.cli_common import run_cli
+from fer.cli.common import run_cli
 from fer.report import render
 from fer.report.__main__ import main as report_main
 from fer.report.document import Figure, Heading, Paragraph, Table

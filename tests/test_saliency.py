@@ -1,4 +1,4 @@
-"""Saliency maps (fer.explain.saliency), their sanity checks (fer.explain.sanity) and the
+"""Saliency maps (fer.explain.saliency_maps), their sanity checks (fer.explain.sanity) and the
 command line (fer.saliency).
 
 Exact checks on models whose gradients are known in closed form (a linear
@@ -25,7 +25,7 @@ from fer.data.synthetic import make_faces
 from fer.errors import UsageError
 from fer.explain import layers as L
 from fer.explain import options, sanity
-from fer.explain import saliency as S
+from fer.explain import saliency_maps as S
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -57,7 +57,7 @@ def trained_run(tmp_path_factory, small_cnn_config, one_thread_env):
 def trained(trained_run):
     """(model, test images float, labels, masks): the trained small CNN and 70 fresh
     synthetic faces.  The sanity checks' margins held for training seeds 0, 1 and 2."""
-    from fer.runs import load_model
+    from fer.training.runs import load_model
 
     model, _ = load_model(trained_run)
     test_x, test_y, test_masks = make_faces(70, seed=1)
@@ -269,7 +269,7 @@ def test_cli_explains_a_users_colour_photo_of_any_size(trained_run, tmp_path):
 def test_help_imports_no_engine(imported_after, one_thread_env):
     parsers = "import fer.saliency, fer.filters\nfer.saliency.build_parser(); fer.filters.build_parser()"
     assert imported_after(parsers) == "[]"
-    libraries = "import fer.explain.saliency, fer.explain.sanity, fer.explain.filters, fer.explain.plots"
+    libraries = "import fer.explain.saliency_maps, fer.explain.sanity, fer.explain.features, fer.explain.plots"
     loaded = imported_after(libraries)       # numba with the first kernel, matplotlib with the first figure
     assert "minigrad" in loaded and "numba" not in loaded and "matplotlib" not in loaded
     for module, listed in (("fer.saliency", ",".join(options.METHODS)), ("fer.filters", "--tv-weight")):

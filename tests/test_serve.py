@@ -1,5 +1,5 @@
 """fer.serve's JSON API through Flask's test client: a good photo's answer (checked against
-fer.inference.predict_faces), every bad upload refused with a 4xx JSON error while the
+fer.evaluation.inference.predict_faces), every bad upload refused with a 4xx JSON error while the
 server goes on answering, saliency overlays, server faults as JSON 500, the models run
 one request at a time at the thread count they were given, and the command line: the
 real server (waitress, in a subprocess) answering bad uploads and good ones over HTTP.
@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from fer import LABELS
-from fer.inference import predict_faces
+from fer.evaluation.inference import predict_faces
 from fer.serve.app import create_app
 from fer.serve.predictor import Predictor, heat_overlay
 from minigrad import nn
@@ -95,7 +95,7 @@ def test_a_photo_gets_every_face_with_its_box_label_and_probabilities(client, mo
 
 
 def test_live_video_asks_for_the_live_detector(model, photo):
-    from fer.faces import FaceDetector
+    from fer.photos.faces import FaceDetector
 
     class Counting:
         """The realtime detector, counting its calls."""
@@ -214,7 +214,7 @@ def test_a_server_fault_is_logged_and_answered_as_json_500(photo, caplog):
 # ------------------------------------------------------------------ saliency
 def test_saliency_gives_each_face_an_overlay_of_its_own_map(client, model, photo):
     from fer.explain.plots import normalise_map
-    from fer.explain.saliency import vanilla
+    from fer.explain.saliency_maps import vanilla
 
     answer = post(client, photo, saliency="vanilla").get_json()
     faces = predict_faces([model], np.asarray(Image.open(io.BytesIO(photo)).convert("RGB")))
@@ -231,7 +231,7 @@ def test_saliency_gives_each_face_an_overlay_of_its_own_map(client, model, photo
 
 
 def test_saliency_a_model_cannot_give_is_a_400(photo):
-    from fer.models import build_model
+    from fer.models.networks import build_model
 
     client = create_app(Predictor([build_model("dnn", hidden=[16])], ["dnn"])).test_client()
     response = post(client, png_bytes(np.zeros((48, 48), np.uint8)), saliency="gradcam")

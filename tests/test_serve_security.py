@@ -62,7 +62,7 @@ def test_the_command_prints_the_warning_before_it_listens(tmp_path, model, small
     waitress is replaced by one that refuses, and nothing ever listens on the network."""
     import waitress
 
-    from fer.cli_common import UsageError
+    from fer.cli.common import UsageError
     from fer.serve.__main__ import main
     from test_filters import write_run
 

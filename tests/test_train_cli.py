@@ -16,12 +16,14 @@ import numpy as np
 import pytest
 
 from minigrad.checkpoint import load_checkpoint
-from fer import budget, presets, train
-from fer.cli_common import run_cli
-from fer.distributed import Single
-from fer.inference import predict_logits
-from fer.runs import load_data, load_model
-from fer.trainer import HISTORY_COLUMNS, Trainer, count_batches
+from fer import train
+from fer.models import presets
+from fer.training import budget
+from fer.cli.common import run_cli
+from fer.training.distributed import Single
+from fer.evaluation.inference import predict_logits
+from fer.training.runs import load_data, load_model
+from fer.training.trainer import HISTORY_COLUMNS, Trainer, count_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -225,7 +227,7 @@ def test_early_epochs_refit_the_schedule_to_the_budget(tmp_path, monkeypatch, gu
 
 
 class Budgeted:
-    """A Trainer as fer.budget sees one: its settings and epoch, and what it logs and is set to."""
+    """A Trainer as fer.training.budget sees one: its settings and epoch, and what it logs and is set to."""
 
     def __init__(self, epoch=0, **settings):
         self.settings, self.epoch, self.model, self.splits = settings, epoch, None, None
@@ -336,7 +338,7 @@ def test_model_config_merges_preset_quick_and_typed_keys():
 
 
 def test_augment_choices_are_the_trainers_levels():
-    from fer.trainer import AUGMENTATIONS
+    from fer.training.trainer import AUGMENTATIONS
     action = next(a for a in train.build_parser()._actions if a.dest == "augment")
     assert set(action.choices) == set(AUGMENTATIONS)
 
@@ -385,7 +387,7 @@ def test_every_preset_trains_a_tiny_run(tmp_path, name, tiny_configs):
 
 
 def test_crop_trains_on_smaller_faces_and_validates_on_whole_ones(tmp_path, monkeypatch, tiny_args):
-    from fer.trainer import Trainer
+    from fer.training.trainer import Trainer
 
     seen = []
     forward = Trainer.__init__

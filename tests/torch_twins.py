@@ -4,7 +4,7 @@ benchmarks/suite.py; torch is imported only when a twin is built."""
 
 
 def TorchCentreCrop(size):
-    """fer.models.CentreCrop in PyTorch (torchvision's is a transform, not a layer)."""
+    """fer.models.networks.CentreCrop in PyTorch (torchvision's is a transform, not a layer)."""
     import torch
 
     class CentreCrop(torch.nn.Module):

@@ -1,8 +1,8 @@
 """Reaching inside a trained model: naming its layers, catching their outputs, running
 it the way an explanation needs.
 
-Shared by the saliency methods (:mod:`fer.explain.saliency`), their sanity checks
-(:mod:`fer.explain.sanity`) and filter visualisation (:mod:`fer.explain.filters`).
+Shared by the saliency methods (:mod:`fer.explain.saliency_maps`), their sanity checks
+(:mod:`fer.explain.sanity`) and filter visualisation (:mod:`fer.explain.features`).
 
 Layers are caught without touching the model's code, through
 ``Module.register_forward_hook`` (:class:`LayerCapture`).  Layer names are those
@@ -134,7 +134,7 @@ def as_float_images(images) -> np.ndarray:
 def model_logits(model, images, batch_size: int = 256) -> np.ndarray:
     """Logits (N, classes) in eval mode, without recording a graph.
 
-    Unlike :func:`fer.inference.predict_logits` (uint8 images only) this takes the
+    Unlike :func:`fer.evaluation.inference.predict_logits` (uint8 images only) this takes the
     float images the saliency methods and sanity checks make: noisy, interpolated,
     part-deleted.
     """

@@ -2,11 +2,11 @@
 
 Plain constants, importable without NumPy or the engine: ``python -m fer.saliency
 --help`` and ``fer.filters --help`` list them before ``--threads`` has been applied
-(see :mod:`fer.threads`), and the libraries take their defaults from here.
+(see :mod:`fer.cli.threads`), and the libraries take their defaults from here.
 """
 
 METHODS = ("vanilla", "smoothgrad", "gradcam", "ig", "guided")
-"""Saliency method names accepted by :func:`fer.explain.saliency.saliency_maps` and ``--method``."""
+"""Saliency method names accepted by :func:`fer.explain.saliency_maps.saliency_maps` and ``--method``."""
 
 ASCENT_DEFAULTS = {
     "steps": 128,         # the activation levels off by step ~64 on all 4 layers of a quick-trained CNN
@@ -18,4 +18,4 @@ ASCENT_DEFAULTS = {
     "blur_sigma": 0.5,    # pixels
     "tv_weight": 0.1,     # weight of the total-variation gradient against the unit-RMS activation gradient
 }
-"""Default regularisation of :func:`fer.explain.filters.ascend`, for 48x48 grayscale inputs in [0, 1]."""
+"""Default regularisation of :func:`fer.explain.features.ascend`, for 48x48 grayscale inputs in [0, 1]."""

@@ -1,7 +1,7 @@
 """Figures for saliency maps, sanity checks and filter visualisation.
 
-Matplotlib is reached only through :func:`fer.plots.pyplot` (lazy import, Agg
-backend), so this module is as cheap to import as :mod:`fer.plots`.  Every
+Matplotlib is reached only through :func:`fer.evaluation.charts.pyplot` (lazy import, Agg
+backend), so this module is as cheap to import as :mod:`fer.evaluation.charts`.  Every
 function takes plain arrays and a path, writes one PNG and returns the path.
 
 Display choices, and why:
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import LABELS
-from ..plots import pyplot, save_figure
+from ..evaluation.charts import pyplot, save_figure
 
 HEAT_CMAP = "inferno"
 GRID_DPI = 100

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..data.images import gaussian_blur
 from .layers import as_float_images, layer_name, model_logits
-from .saliency import saliency_maps
+from .saliency_maps import saliency_maps
 
 RANDOMISATION_THRESHOLD = 0.5
 """Mean rank correlation below which the randomisation check passes.

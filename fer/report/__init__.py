@@ -1,7 +1,7 @@
 """The study's report: its answers on one page, in HTML and Markdown.
 
 The report answers the study's five questions from the files the other commands
-leave in the run folders (see :mod:`fer.runs`):
+leave in the run folders (see :mod:`fer.training.runs`):
 
 1. the CNN: ``summary.txt``, ``curves.png``, ``metrics.json``;
 2. the DNN of matched size: the same files, and the comparison with the CNN;

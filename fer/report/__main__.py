@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..cli_common import UsageError, add_threads_arg, run_cli, use_threads
+from ..cli.common import UsageError, add_threads_arg, run_cli, use_threads
 
 
 def build_parser():

@@ -2,7 +2,7 @@
 
 A report compares at most one CNN (any convolutional network: the seed CNN, the VGG-style
 net, the mini-Xception) with one DNN; :func:`load_runs` finds them and
-:class:`Run` reads their files (:mod:`fer.runs` describes a run folder).
+:class:`Run` reads their files (:mod:`fer.training.runs` describes a run folder).
 """
 import csv
 import json
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError, UsageError
-from ..runs import read_config
+from ..training.runs import read_config
 from .document import Figure
 
 ROLES = {"cnn": "CNN", "dnn": "DNN"}

@@ -11,7 +11,7 @@ import argparse
 import ipaddress
 import sys
 
-from ..cli_common import UsageError, add_model_args, bare_tta_before_run, run_cli, use_threads
+from ..cli.common import UsageError, add_model_args, bare_tta_before_run, run_cli, use_threads
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -72,7 +72,7 @@ def main(argv=None):
 
     from waitress import create_server
 
-    from ..runs import load_model
+    from ..training.runs import load_model
     from .app import create_app
     from .predictor import Predictor
 

@@ -28,7 +28,7 @@ from ..explain.options import METHODS as SALIENCY_METHODS
 
 DETECTORS = ("photo", "live")
 """The face detector's settings a request asks for: ``photo`` (every face, the default) or
-``live`` (:meth:`fer.faces.FaceDetector.realtime`: several times faster, blind to small
+``live`` (:meth:`fer.photos.faces.FaceDetector.realtime`: several times faster, blind to small
 faces; what the webcam mode uses)."""
 
 OVERLAY_ALPHA = 0.85
@@ -38,8 +38,8 @@ square of the map, so the weak, noisy part of a map leaves the photo clear."""
 
 class Predictor:
     """``models`` (one or an ensemble, named by ``names``), test-time augmentation ``tta``,
-    and the face detectors of :data:`DETECTORS` (None: :func:`fer.faces.default_detector`
-    for photos, :meth:`fer.faces.FaceDetector.realtime` for live video, made on first use)."""
+    and the face detectors of :data:`DETECTORS` (None: :func:`fer.photos.faces.default_detector`
+    for photos, :meth:`fer.photos.faces.FaceDetector.realtime` for live video, made on first use)."""
 
     def __init__(self, models, names, tta: str = "none", detector=None, live_detector=None):
         self.models = list(models)
@@ -54,7 +54,7 @@ class Predictor:
         """The JSON-ready answer for an (H, W, 3) uint8 image: every face's box, label and
         probabilities, with ``saliency`` (a method of :data:`SALIENCY_METHODS`) its map too,
         and the milliseconds each step took; ``detector`` is one of :data:`DETECTORS`."""
-        from ..inference import predict_faces
+        from ..evaluation.inference import predict_faces
 
         started = time.perf_counter()
         with self._lock:
@@ -82,16 +82,16 @@ class Predictor:
         if kind == "photo":
             return self.detector
         if self.live_detector is None:
-            from ..faces import FaceDetector
+            from ..photos.faces import FaceDetector
 
             self.live_detector = FaceDetector.realtime()
         return self.live_detector
 
     def _saliency_maps(self, found, method: str) -> list[np.ndarray]:
         """(48, 48) maps in [0, 1], as ``fer.predict --annotate --saliency`` draws them
-        (:func:`fer.annotate.face_saliency`); a method the models cannot give (Grad-CAM
+        (:func:`fer.photos.annotate.face_saliency`); a method the models cannot give (Grad-CAM
         of a dense network) is a :class:`SaliencyError`."""
-        from ..annotate import face_saliency
+        from ..photos.annotate import face_saliency
 
         try:
             return face_saliency(self.models, found, method)
@@ -116,8 +116,8 @@ def face_json(face) -> dict:
 
 def face_square(box, image_shape) -> list[int]:
     """[x, y, side, side]: the square of the photo that became the 48x48 face (and so the
-    area its saliency map covers), as :mod:`fer.faces` cut it."""
-    from ..faces import CROP_MAX, fer_square
+    area its saliency map covers), as :mod:`fer.photos.faces` cut it."""
+    from ..photos.faces import CROP_MAX, fer_square
 
     if max(image_shape[:2]) <= CROP_MAX:   # a small image is one face, taken whole
         x, y, side = box[0], box[1], box[2]

@@ -25,7 +25,7 @@ def pyplot():
 
 def save_figure(fig, path, dpi=120):
     """Write ``fig`` to ``path`` (its format from the extension) atomically, and close it."""
-    from .runs import atomic_file
+    from ..training.runs import atomic_file
 
     plt = pyplot()
     path = Path(path)
@@ -42,7 +42,7 @@ def plot_curves(history, path, title="", val_label="validation"):
 
     ``history``: a dict of equal-length sequences with keys ``epoch``,
     ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc`` (accuracies in 0..1),
-    as :class:`fer.trainer.Trainer` keeps it.  ``val_label``: the legend of the
+    as :class:`fer.training.trainer.Trainer` keeps it.  ``val_label``: the legend of the
     validation curve (a run that validates on the test set says so).
     """
     plt = pyplot()
@@ -110,33 +110,6 @@ def plot_confusion(counts, class_names, path, title=""):
             colour = "white" if shares[t, p] > 0.5 else "black"
             ax.text(p, t, f"{shares[t, p]:.0%}\n{counts[t, p]}", ha="center", va="center",
                     fontsize=7, color=colour)
-    if title:
-        ax.set_title(title)
-    return save_figure(fig, path)
-
-
-# ------------------------------------------------------------------ videos
-def plot_emotions_over_time(times, probabilities, path, title=""):
-    """Each emotion's probability against the time in the video, one line per emotion.
-
-    ``times``: (T,) seconds of the sampled frames; ``probabilities``: (T, 7), each
-    frame's probabilities averaged over its faces, NaN where it had none (the lines
-    break there).
-    """
-    from . import LABELS
-    from .annotate import COLOURS
-
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
-    for k, label in enumerate(LABELS):
-        ax.plot(times, probabilities[:, k], "-", marker="o" if len(times) < 40 else None, markersize=3,
-                label=label, color=np.array(COLOURS[label]) / 255)
-    ax.set_xlabel("time in the video (s)")
-    ax.set_ylabel("probability (mean over the frame's faces)")
-    ax.set_xlim(0, max(times[-1], 0.1) if len(times) else 1)   # the whole video, frames without faces too
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     if title:
         ax.set_title(title)
     return save_figure(fig, path)

@@ -2,16 +2,16 @@
 and on request its saliency map laid over it.
 
 :func:`draw_annotations` takes a photo (or a video frame) and the
-:class:`fer.inference.FacePrediction` s of its faces and returns a new RGB picture;
+:class:`fer.evaluation.inference.FacePrediction` s of its faces and returns a new RGB picture;
 :func:`face_saliency` computes the maps it can overlay.  ``fer.predict --annotate``
 and the web page of ``fer.serve`` both draw with them.  Drawing uses OpenCV
-(imported on first use, like :mod:`fer.faces`).
+(imported on first use, like :mod:`fer.photos.faces`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import LABELS
+from .. import LABELS
 from .faces import fer_square, import_cv2
 
 COLOURS = {"angry": (220, 50, 47), "disgust": (133, 153, 0), "fear": (108, 113, 196), "happy": (255, 190, 0),
@@ -80,7 +80,7 @@ def overlay_heat(picture, box, heat):
     with the inferno map; opacity grows with saliency, so unimportant regions show
     the face untouched."""
     cv2 = import_cv2()
-    from .explain.plots import normalise_map
+    from ..explain.plots import normalise_map
 
     x, y, side = fer_square(box)
     strength = cv2.resize(normalise_map(np.asarray(heat, np.float32)), (side, side),
@@ -159,10 +159,10 @@ def draw_bars(picture, origin, probabilities, style):
 
 def face_saliency(models, predictions, method: str = "smoothgrad") -> list[np.ndarray]:
     """One (48, 48) saliency map per prediction, for its predicted emotion: the
-    ``method`` of :func:`fer.explain.saliency.saliency_maps`, each model's map
+    ``method`` of :func:`fer.explain.saliency_maps.saliency_maps`, each model's map
     scaled to [0, 1] and averaged over the models of an ensemble."""
-    from .explain.plots import normalise_map
-    from .explain.saliency import saliency_maps
+    from ..explain.plots import normalise_map
+    from ..explain.saliency_maps import saliency_maps
 
     if not predictions:
         return []

@@ -5,7 +5,7 @@
 :func:`predict_video` predicts the faces of each sampled frame (a progress bar
 shows how far it is), and can write the annotated frames as a video of their own
 (:class:`AnnotatedVideo`).  ``fer.predict`` writes its rows to the CSV and draws
-each emotion's probability over time (:func:`fer.plots.plot_emotions_over_time`).
+each emotion's probability over time (:func:`plot_emotions_over_time`).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 from .faces import import_cv2
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
@@ -91,7 +91,7 @@ def predict_video(models, path, fps: float = 5.0, detector=None, tta: str = "non
     from tqdm import tqdm
 
     from .annotate import draw_annotations, face_saliency
-    from .inference import predict_faces
+    from ..evaluation.inference import predict_faces
 
     capture, video_fps, count = open_video(path)
     fps = min(fps, video_fps)
@@ -113,3 +113,30 @@ def predict_video(models, path, fps: float = 5.0, detector=None, tta: str = "non
         if writer:
             writer.close()
     return results
+
+
+def plot_emotions_over_time(times, probabilities, path, title=""):
+    """Each emotion's probability against the time in the video, one line per emotion.
+
+    ``times``: (T,) seconds of the sampled frames; ``probabilities``: (T, 7), each
+    frame's probabilities averaged over its faces, NaN where it had none (the lines
+    break there).
+    """
+    from .. import LABELS
+    from ..evaluation.charts import pyplot, save_figure
+    from .annotate import COLOURS
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+    for k, label in enumerate(LABELS):
+        ax.plot(times, probabilities[:, k], "-", marker="o" if len(times) < 40 else None, markersize=3,
+                label=label, color=np.array(COLOURS[label]) / 255)
+    ax.set_xlabel("time in the video (s)")
+    ax.set_ylabel("probability (mean over the frame's faces)")
+    ax.set_xlim(0, max(times[-1], 0.1) if len(times) else 1)   # the whole video, frames without faces too
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, path)

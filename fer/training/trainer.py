@@ -1,6 +1,6 @@
 """The training loop: epochs of shuffled, augmented batches, validation, checkpoints.
 
-:class:`Trainer` owns one run folder (see :mod:`fer.runs`).  Per epoch it
+:class:`Trainer` owns one run folder (see :mod:`fer.training.runs`).  Per epoch it
 
 1. trains on the training split in shuffled mini-batches (augmented, with dropout),
    showing a live progress bar (batches, loss, accuracy, images/s, ETA),
@@ -18,16 +18,19 @@ same reason.
 
 **Stopping.**  Ctrl-C (:class:`TrainingInterrupted`), a non-finite loss
 (:class:`TrainingDiverged`), early stopping and the time budget (to which
-:mod:`fer.budget` fits the run's length) all leave the run
+:mod:`fer.training.budget` fits the run's length) all leave the run
 folder complete and consistent: the history, curves and metrics are written and
 ``last.npz`` is the last good epoch.
 
-**Several processes.**  Under ``mpiexec`` the Trainer is given a :class:`fer.distributed.MPIGroup`
-(otherwise a :class:`fer.distributed.Single`, whose collectives do nothing): every rank trains
+**Several processes.**  Under ``mpiexec`` the Trainer is given a :class:`fer.training.distributed.MPIGroup`
+(otherwise a :class:`fer.training.distributed.Single`, whose collectives do nothing): every rank trains
 its share of each global batch, one Allreduce sums the gradients, and the epoch's random
 streams (augmentation, dropout, mixup; not the shuffle, which makes the global batches) are
 also seeded from the rank.  Validation is sharded and its sums reduced, so every rank takes
 the same decisions (best epoch, early stopping, schedule); only rank 0 writes files.
+
+**The step.**  Each batch's forward pass, loss, backward pass and update are
+:func:`fer.training.step.train_step`; :meth:`Trainer.train_epoch` is what surrounds it.
 
 **Overhead.**  Only the forward pass, backward pass and optimiser step are timed as
 compute; everything else in the epoch's wall time (loading and augmenting batches,
@@ -38,6 +41,7 @@ import math
 import platform
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -47,13 +51,15 @@ import minigrad.functional as F
 from minigrad import nn, optim
 from minigrad.checkpoint import load_checkpoint, save_checkpoint
 
-from . import budget, plots
-from .data.augment import Augmenter, mixup
-from .data import to_float
+from ..data import to_float
+from ..data.augment import Augmenter, mixup
+from ..evaluation.charts import plot_curves
+from ..evaluation.inference import batch_indices, predict_logits
+from ..models.networks import INPUT_SHAPE, architecture, from_architecture
+from . import budget
 from .distributed import Single
-from .inference import batch_indices, predict_logits
-from .models import INPUT_SHAPE, architecture, from_architecture
 from .runs import atomic_file, read_config, write_json, write_text
+from .step import train_step
 from .sync_bn import convert_sync_batchnorm
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
@@ -143,10 +149,10 @@ def versions():
 class Trainer:
     """Trains one model into one run folder.
 
-    ``settings``: the resolved settings (see :mod:`fer.presets`).
+    ``settings``: the resolved settings (see :mod:`fer.models.presets`).
     ``splits``: a :class:`fer.data.Splits` (train, val, optional labelled test).
     ``log``: where the one-line-per-epoch report goes; ``progress``: show tqdm bars.
-    ``group``: the processes training together (:mod:`fer.distributed`; default one).
+    ``group``: the processes training together (:mod:`fer.training.distributed`; default one).
     """
 
     def __init__(self, settings, splits, run_dir, log=print, progress=True, group=None):
@@ -177,7 +183,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ run folder
     def start(self, data_info, command=""):
-        """A fresh run: fit the epochs to the time budget (:func:`fer.budget.fit`), then write
+        """A fresh run: fit the epochs to the time budget (:func:`fer.training.budget.fit`), then write
         summary.txt, config.json and an epoch-0 ``last.npz`` (so that even a run stopped in
         its first epoch can be resumed)."""
         budget.fit(self)
@@ -196,7 +202,7 @@ class Trainer:
             "world_size": self.group.size, "versions": versions()})
 
     def set_epochs(self, epochs):
-        """Change the run's length (what the time budget does, :mod:`fer.budget`): the
+        """Change the run's length (what the time budget does, :mod:`fer.training.budget`): the
         schedule is rebuilt for it.  Once an epoch is done, the new schedule continues
         from the step reached, and last.npz and config.json record the new length, which
         a resume must see."""
@@ -362,7 +368,7 @@ class Trainer:
 
         With several ranks each takes its share of every global batch (the same shuffle on
         all), back-propagates its mean loss weighted by its share, and the gradients are
-        summed over the ranks (:meth:`fer.distributed.MPIGroup.reduce_step`) before the step;
+        summed over the ranks (:meth:`fer.training.distributed.MPIGroup.reduce_step`) before the step;
         the loss and accuracy are the global batches'."""
         from tqdm import tqdm
 
@@ -391,25 +397,16 @@ class Trainer:
                 if not augmenter.is_identity:
                     x = augmenter(x)
                 y = train.labels[index]
+                mixed = None
                 if mixing is not None:  # y stays the main label (lam >= 0.5): train accuracy counts it
                     x, y, paired, lam = mixup(x, y, s["mixup"], mixing)
+                    mixed = (paired, lam)
 
                 tic = time.perf_counter()
-                logits = self.model(minigrad.Tensor(x))
-                loss = F.cross_entropy(logits, y, label_smoothing=s["label_smoothing"])
-                if mixing is not None:
-                    loss = lam * loss + (1 - lam) * F.cross_entropy(logits, paired,
-                                                                    label_smoothing=s["label_smoothing"])
-                self.optimizer.zero_grad()
-                share = len(index) / len(batch)  # of the global batch: see fer.distributed
-                (loss if share == 1 else loss * share).backward()
-                batch_loss, batch_correct, batch_seen = group.reduce_step(
-                    params, [float(loss.item()) * len(index), int((logits.data.argmax(axis=1) == y).sum()),
-                             len(index)], self.deadline)
-                if not math.isfinite(batch_loss):  # checked after the reduction: every rank stops here
-                    raise TrainingDiverged(f"the loss became {batch_loss / batch_seen} in epoch {epoch + 1}, "
-                                           f"batch {step + 1} (learning rate {self.lr:.3g}; try a lower --lr)")
-                self.optimizer.step()
+                share = len(index) / len(batch)  # of the global batch: see fer.training.distributed
+                _, _, (batch_loss, batch_correct, batch_seen) = train_step(
+                    self.model, self.optimizer, x, y, s["label_smoothing"], mixed, scale=share,
+                    before_update=partial(self.reduce_batch, params, y, step))
                 if self.schedule_per_batch:
                     self.scheduler.step()
                 compute += time.perf_counter() - tic
@@ -424,6 +421,18 @@ class Trainer:
             bar.close()
         group.average_buffers(self.model)
         return total_loss / seen, correct / seen, compute
+
+    def reduce_batch(self, params, labels, step, logits, loss):
+        """Between a step's backward pass and its update: the gradients and the batch's (loss sum,
+        correct, images) summed over the ranks, which it returns.  A non-finite loss stops every
+        rank here, after the reduction, before the update."""
+        sums = self.group.reduce_step(params, [float(loss.item()) * len(labels),
+                                               int((logits.data.argmax(axis=1) == labels).sum()), len(labels)],
+                                      self.deadline)
+        if not math.isfinite(sums[0]):
+            raise TrainingDiverged(f"the loss became {sums[0] / sums[2]} in epoch {self.epoch + 1}, "
+                                   f"batch {step + 1} (learning rate {self.lr:.3g}; try a lower --lr)")
+        return sums
 
     def validate(self):
         """(loss, accuracy) on the validation split, with the training loss function
@@ -474,10 +483,10 @@ class Trainer:
         root = self.group.is_root
         self.write_history()
         if self.history["epoch"] and root:
-            plots.plot_curves(self.history, self.run_dir / "curves.png",
-                              title=f"{self.settings['model']} ({self.run_dir.name})",
-                              val_label="test set (used for validation)" if self.splits.val_is_test
-                              else "validation")
+            plot_curves(self.history, self.run_dir / "curves.png",
+                        title=f"{self.settings['model']} ({self.run_dir.name})",
+                        val_label="test set (used for validation)" if self.splits.val_is_test
+                        else "validation")
         metrics = {"status": status, "epochs_run": self.epoch, "best_epoch": self.best_epoch,
                    "best_val_acc": self.best_val_acc if self.best_epoch else None,
                    "wall_seconds": round(sum(self.history["seconds"]), 2),

@@ -12,7 +12,7 @@ mean of its own, L_r = (1/b_r) sum_{i in r} l_i, so L = sum_r (b_r / B) L_r: eac
 back-propagates its mean weighted by its share b_r / B, and the Allreduce *sums*.  With B
 divisible by N every share is 1/N (the usual "average the gradients"); a batch of 65 on
 2 ranks (33 + 32) or a last partial batch is weighted right too.  The weighting is applied
-to the loss, not to the gradients, so that synchronised batch norm (:mod:`fer.sync_bn`),
+to the loss, not to the gradients, so that synchronised batch norm (:mod:`fer.training.sync_bn`),
 whose backward all-reduces sums of the upstream gradient, sees every rank's gradient on
 the same scale.
 
@@ -45,7 +45,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .errors import DataError, UsageError
+from ..errors import DataError, UsageError
 
 # What the common launchers put in each rank's environment: mpiexec of MPICH (and Intel MPI,
 # MVAPICH) and Slurm's srun --mpi=pmi2 set PMI_SIZE; Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE;

@@ -19,7 +19,7 @@ is set for the epochs that fit, and set again as it goes:
    length stays, so that it does not go back and forth.
 
 Either way the run is never set for more than the epochs asked for, and the schedule
-is rebuilt for the new length (:meth:`fer.trainer.Trainer.set_epochs`).  Stopping at
+is rebuilt for the new length (:meth:`fer.training.trainer.Trainer.set_epochs`).  Stopping at
 the budget, whatever the schedule, is the training loop's own job.
 """
 import time
@@ -30,7 +30,7 @@ import minigrad
 import minigrad.functional as F
 from minigrad import optim
 
-from .data import to_float
+from ..data import to_float
 
 LENGTH_SCHEDULES = ("onecycle", "cosine", "step")
 """The schedules that must know the run's length; the others need no fitting."""

@@ -7,7 +7,7 @@ columns the predicted one (scikit-learn's convention).
 """
 import numpy as np
 
-from . import LABELS
+from .. import LABELS
 
 
 def accuracy(labels, predictions):

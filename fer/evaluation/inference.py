@@ -14,10 +14,10 @@ import minigrad
 import minigrad.functional as F
 from minigrad import nn
 
-from . import LABELS
-from .data import to_float
-from .errors import UsageError
-from .models import input_side
+from .. import LABELS
+from ..data import to_float
+from ..errors import UsageError
+from ..models.networks import input_side
 
 TTA_MODES = ("none", "flip", "flip-shift", "ten-crop")
 """Test-time augmentation: the views averaged by :func:`predict_proba`.
@@ -106,7 +106,7 @@ def predict_proba(models, images, batch_size=256, tta="none"):
     sides = [input_side(model) for model in models]
     if tta == "ten-crop":
         for model, side in zip(models, sides):
-            # (fer.models' whole-face networks are Sequentials that flatten; xception pools globally)
+            # (fer.models.networks' whole-face networks are Sequentials that flatten; xception pools globally)
             if side is None and isinstance(model, nn.Sequential) and any(isinstance(m, nn.Flatten) for m in model):
                 raise UsageError("--tta ten-crop: a network that flattens whole 48x48 faces into dense layers "
                                  "cannot take crops (train it on crops, as the fast and best presets do, "
@@ -140,9 +140,9 @@ def predict_faces(models, image, detector=None, tta="none"):
     batch: a list of :class:`FacePrediction`, left to right (empty: no face).
 
     ``image``: (H, W) grey or (H, W, 3) RGB uint8.  A small image (a face already
-    cut out, such as FER2013's own) is one face, whole (see :mod:`fer.faces`).
+    cut out, such as FER2013's own) is one face, whole (see :mod:`fer.photos.faces`).
     """
-    from .faces import detect_faces
+    from ..photos.faces import detect_faces
 
     faces = detect_faces(image, detector)
     if not faces:

@@ -5,7 +5,7 @@ A setting is decided in this order, later winning:
 1. :data:`DEFAULTS` (what every run starts from),
 2. the preset (``--preset NAME``; without one, the model's own preset from
    :data:`MODEL_PRESET`, so ``--model dnn`` alone trains the DNN's recipe),
-3. :data:`QUICK` when ``--quick`` is given (a couple of minutes on synthetic data,
+3. :data:`QUICK` when ``--quick`` is given (about half a minute on synthetic data,
    with narrow versions of the models),
 4. the flags given explicitly on the command line.
 
@@ -15,7 +15,7 @@ import textwrap
 
 DEFAULTS = {
     "model": "cnn",
-    "model_config": {},      # keyword arguments of the model builder (fer.models)
+    "model_config": {},      # keyword arguments of the model builder (fer.models.networks)
     "epochs": 30,
     "batch_size": 128,
     "lr": 1e-3,              # the peak learning rate under the one-cycle schedule
@@ -32,7 +32,7 @@ DEFAULTS = {
     "max_minutes": 0.0,      # time budget; 0 = none
     "average_last": 0,       # average the weights of the last K epochs at the end; 0 = off
     "seed": 0,
-    "sync_bn": False,        # under mpiexec: batch-norm statistics over the global batch (fer.sync_bn)
+    "sync_bn": False,        # under mpiexec: batch-norm statistics over the global batch (fer.training.sync_bn)
     "data": None,            # None: --data, $FER2013_DATA, ./data/, else synthetic; "synthetic": those
     "skip_bad_rows": False,
     "val_fraction": 0.1,
@@ -58,7 +58,7 @@ RECIPE = {
 # The study's CNN with its dropout lowered for a short run.
 SEED_CNN = {"conv_dropout": [0.0, 0.1, 0.1, 0.2], "dense_dropout": 0.3}
 
-# The efficient networks (fer.residual): a widened mini-Xception trained on random 44x44 crops and
+# The efficient networks (fer.models.residual): a widened mini-Xception trained on random 44x44 crops and
 # predicting on whole faces, cheap enough per image for 30-odd epochs an hour.  A small network
 # wants a higher peak rate (4e-3) than the seed CNN's recipe.
 XCEPTION = {
@@ -88,7 +88,7 @@ NARROW_VGG = {"widths": [32, 64, 128, 256], "dense": [256], "conv_dropout": [0.0
 
 PRESETS = {
     # Each recipe runs for up to `epochs`, cut to what fits `max_minutes` (measured at the start
-    # of the run and after its epochs, see fer.budget) so the one-cycle schedule completes.
+    # of the run and after its epochs, see fer.training.budget) so the one-cycle schedule completes.
     "seed-cnn": {
         **RECIPE,
         "description": "the report's CNN (its dropout lowered for a short run) with a modern recipe: AdamW, "
@@ -139,9 +139,10 @@ QUICK = {
     "epochs": 8,
     "max_minutes": 0.0,
     "average_last": 0,
-    # The full-size CNN learns ~10 images/s on a busy 2-core machine: far too slow to show
-    # anything in two minutes.  --quick trains the same layer stacks at 1/8 of the width
-    # (and, since narrow layers cannot afford it, without the heavy dropout).
+    # The full-size CNN trains at about 150 images/s on a 2-core machine (docs/RESULTS.md): its
+    # 8 epochs of these 2,359 training faces alone would take two minutes.  --quick trains the
+    # same layer stacks at 1/8 of the width (and, since narrow layers cannot afford it, without
+    # the heavy dropout): both networks in about half a minute.
     "model_config": {
         "cnn": {"widths": [8, 16, 32, 32], "dense": [64], "conv_dropout": [0, 0, 0, 0], "dense_dropout": 0.0},
         "dnn": {"hidden": [256, 256, 256, 256], "input_dropout": 0.1, "dropout": 0.2},
@@ -149,7 +150,7 @@ QUICK = {
         "xception": {"stem": [8], "widths": [8, 16, 32, 32], "dropout": 0.0},
     },
 }
-"""--quick: a couple of minutes on the synthetic set, whatever the preset."""
+"""--quick: about half a minute on the synthetic set on 2 cores, whatever the preset."""
 
 
 def resolve(preset=None, model=None, quick=False, explicit=None):

@@ -33,7 +33,7 @@ weights can be moved between the two.
   them train on random crops and still take whole faces (the ``fast`` preset).
 
 * :func:`xception`: mini-Xception and its wider variants, residual networks of
-  depthwise-separable convolutions (:mod:`fer.residual`): the ``xception`` preset.
+  depthwise-separable convolutions (:mod:`fer.models.residual`): the ``xception`` preset.
 
 :func:`build_model` rebuilds any of them from a name and a JSON-able config, which
 is what a checkpoint header stores: loading a model never runs stored code.
@@ -195,7 +195,7 @@ def vgg(widths=(64, 128, 256, 512), convs_per_block=2, dense=(512,), conv_dropou
 
 
 def xception(stem=(8, 8), widths=(16, 32, 64, 128), dropout=0.0, num_classes=NUM_CLASSES):
-    """mini-Xception (see :mod:`fer.residual`); the defaults are the paper's widths.  It takes
+    """mini-Xception (see :mod:`fer.models.residual`); the defaults are the paper's widths.  It takes
     faces of any size, so it can train on random crops and predict on whole faces."""
     return Xception(INPUT_SHAPE[0], tuple(stem), tuple(widths), dropout, num_classes)
 

@@ -26,7 +26,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .data import SYNTHETIC_SIZE, DataError, load_splits, synthetic_splits
+from ..data import SYNTHETIC_SIZE, DataError, load_splits, synthetic_splits
 
 CHECKPOINTS = ("best", "last")
 
@@ -94,7 +94,7 @@ def load_model(run_dir, checkpoint="best"):
     """
     from minigrad.checkpoint import CheckpointError, load_checkpoint
 
-    from .models import from_architecture
+    from ..models.networks import from_architecture
 
     path = checkpoint_path(run_dir, checkpoint)
     if not path.is_file():

@@ -15,7 +15,7 @@ traceback.
         run_cli(main)
 
 Nothing here imports NumPy or the engine at the top: a command's ``--help`` stays quick,
-and ``--threads`` is read before the thread pools are made (see :mod:`fer.threads`).
+and ``--threads`` is read before the thread pools are made (see :mod:`fer.cli.threads`).
 Only the command modules import this one; the libraries raise :mod:`fer.errors`' errors.
 """
 
@@ -26,12 +26,12 @@ import os
 import sys
 import warnings
 
-from .errors import DataError, DataWarning, UsageError
+from ..errors import DataError, DataWarning, UsageError
 
 # Errors that are the user's to fix: reported in one line, exit status 2.
 USER_ERRORS = (DataError, UsageError, FileNotFoundError)
 
-# fer.inference.TTA_MODES, spelt out here so that --help need not import the engine (a test
+# fer.evaluation.inference.TTA_MODES, spelt out here so that --help need not import the engine (a test
 # checks that the two agree).
 TTA_CHOICES = ("none", "flip", "flip-shift", "ten-crop")
 
@@ -81,7 +81,7 @@ def use_threads(args: argparse.Namespace) -> None:
 
 
 def add_checkpoint_arg(parser: argparse.ArgumentParser, runs: str = "the run") -> None:
-    """Add --checkpoint best|last (:data:`fer.runs.CHECKPOINTS`)."""
+    """Add --checkpoint best|last (:data:`fer.training.runs.CHECKPOINTS`)."""
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
                         help=f"which weights of {runs} (default best)")
 
@@ -142,7 +142,7 @@ def load_run_and_data(args: argparse.Namespace, need_data: bool = True):
     """(model, splits, split name, Dataset) of a command made by :func:`add_run_args`: the
     run's --checkpoint, and its data as it was trained on unless the data options say
     otherwise; the last three None when not ``need_data``."""
-    from .runs import load_data, load_model, pick_split, read_config
+    from ..training.runs import load_data, load_model, pick_split, read_config
 
     model, _ = load_model(args.run, args.checkpoint)
     if not need_data:

@@ -13,11 +13,11 @@ Backward (g = the upstream gradient, masked by y > 0 if fused):
     one Allreduce of [sum g, sum g * xhat]  (over all ranks: the global dbias, dweight)
     dx = weight / sqrt(var + eps) / M * (M * g - dbias - xhat * dweight)
     and this rank's own sum g, sum g * xhat as dbias, dweight (the gradient Allreduce
-    of :mod:`fer.distributed` adds the other ranks').
+    of :mod:`fer.training.distributed` adds the other ranks').
 
 These are :class:`minigrad.ops.norm.BatchNorm`'s formulas with the sums taken over every
 rank; they are exact only if each rank's upstream gradient is already weighted by its share
-of the global batch, which :mod:`fer.distributed` does.  Two extra Allreduces of 2-3 x C
+of the global batch, which :mod:`fer.training.distributed` does.  Two extra Allreduces of 2-3 x C
 numbers per batch-norm layer and step: latency, not bandwidth.  Written in NumPy (the
 fused numba kernels compute local statistics only); with one process it equals BatchNorm.
 """
