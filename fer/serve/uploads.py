@@ -45,7 +45,7 @@ class UploadError(Exception):
 
 def display_name(filename: str | None) -> str:
     """The name of an uploaded file as messages show it: its last path part (a browser sends
-    ``photo.jpg``, a script may send ``../../etc/passwd``), letters, digits and ``._-`` only,
+    ``photo.jpg``, a script may send ``../../etc/passwd``), letters, digits, spaces and ``._-`` only,
     at most :data:`NAME_CHARACTERS` long; ``upload`` when nothing is left."""
     last = re.split(r"[/\\]", filename or "")[-1]
     cleaned = re.sub(r"[^\w.\- ]", "_", last, flags=re.ASCII).strip(" .")

@@ -49,6 +49,8 @@ def atomic_file(path):
     block ends without error the file is flushed to disk and renamed over ``path``
     (``os.replace`` is atomic), otherwise it is removed and ``path`` left as it was.
     A crash at any moment leaves ``path`` old or new, and at worst a stray ``.*.tmp``."""
+    from minigrad.checkpoint import _fsync_directory   # the checkpoints' own, so that both do the same
+
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -56,6 +58,7 @@ def atomic_file(path):
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())   # the data reaches the disk before the name points at it
         os.replace(tmp, path)
+        _fsync_directory(str(path.parent))   # and the rename too, should the power fail
     finally:
         tmp.unlink(missing_ok=True)
 
