@@ -2,10 +2,10 @@
 
     python benchmarks/bench_inference.py [--model cnn|fast] [--batch 256] [--rounds 8]
 
-In evaluation without gradients ``Sequential`` runs a convolution, the batch norm after it,
-a ReLU and a 2x2 max-pool as one convolution: the batch norm folded into the filters, the
-ReLU and the pooling in Winograd's output pass (``Conv2d.forward_batch_norm``); "apart"
-runs the layers one by one (batch norm + ReLU still fused).  The two ways take turns,
+In evaluation without gradients ``nn.fuse(model)`` runs a convolution, the batch norm after
+it, a ReLU and a 2x2 max-pool as one convolution: the batch norm folded into the filters, the
+ReLU and the pooling in Winograd's output pass (``nn.fused.ConvBatchNormReLUMaxPool2d``);
+"apart" runs the plain model's layers one by one.  The two ways take turns,
 ``rounds`` times, so that the machine's noise falls on both alike; prints the median time of
 each, the ratio, and how far the outputs differ (rounding only).
 """
@@ -37,15 +37,14 @@ def main(argv=None):
     model.eval()
     x = minigrad.Tensor(batch(args.batch)[0])
     times, outputs = {"one op": [], "apart": []}, {}
+    nets = {"one op": nn.fuse(model), "apart": model}
     for round_ in range(args.rounds + 1):
         for way in times:
-            nn.BatchNorm2d.folds_into_conv = way == "one op"
             start = time.perf_counter()
             with minigrad.no_grad():
-                outputs[way] = model(x).data
+                outputs[way] = nets[way](x).data
             if round_:                           # round 0 compiles
                 times[way].append(time.perf_counter() - start)
-    nn.BatchNorm2d.folds_into_conv = True
     median = {way: statistics.median(t) for way, t in times.items()}
     for way, seconds in median.items():
         print(f"{way:7} {seconds * 1000:7.1f} ms a batch of {args.batch}  {args.batch / seconds:6.1f} images/s")

@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, ".."), HERE]
 from minigrad import kernels as K  # noqa: E402
-from minigrad.ops.winograd import transforms_for  # noqa: E402
+from minigrad.dispatch import winograd_transforms as transforms_for  # noqa: E402
 from suite import stream_copy  # noqa: E402
 
 # (C_in, H, C_out, k, pad) for each conv; each is followed by a 2x2 max pool.

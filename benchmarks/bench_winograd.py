@@ -23,15 +23,15 @@ import numpy as np  # noqa: E402
 
 import minigrad  # noqa: E402
 import minigrad.functional as F  # noqa: E402
+import minigrad.nn  # noqa: E402
 import minigrad.optim as optim  # noqa: E402
-import minigrad.ops.conv as conv  # noqa: E402
 from fer.models.networks import seed_cnn  # noqa: E402
 from fer.models.presets import PRESETS  # noqa: E402
 
 
 def main(rounds=6, steps=4, batch=64):
     minigrad.manual_seed(0)
-    model = seed_cnn(**PRESETS["seed-cnn"]["model_config"])
+    model = minigrad.nn.fuse(seed_cnn(**PRESETS["seed-cnn"]["model_config"]))
     optimizer = optim.AdamW(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     x, y = minigrad.Tensor(rng.random((batch, 1, 48, 48), dtype=np.float32)), rng.integers(0, 7, batch)
@@ -41,18 +41,16 @@ def main(rounds=6, steps=4, batch=64):
         F.cross_entropy(model(x), y, label_smoothing=0.1).backward()
         optimizer.step()
 
-    default = conv.WINOGRAD_MIN_CHANNELS
     times = {"winograd": [], "im2col": []}
     for _ in range(rounds):
         for algorithm in times:
-            # auto picks im2col everywhere when no layer has enough channels for Winograd
-            conv.WINOGRAD_MIN_CHANNELS = default if algorithm == "winograd" else 10**9
-            step()  # warm-up (compilation on the first round)
-            start = time.perf_counter()
-            for _ in range(steps):
-                step()
+            # "winograd": auto's choice (Winograd where it pays); "im2col": pinned for every layer
+            with minigrad.algorithms(conv="auto" if algorithm == "winograd" else "im2col"):
+                step()  # warm-up (compilation on the first round)
+                start = time.perf_counter()
+                for _ in range(steps):
+                    step()
             times[algorithm].append((time.perf_counter() - start) / steps)
-    conv.WINOGRAD_MIN_CHANNELS = default
     median = {a: statistics.median(t) for a, t in times.items()}
     for algorithm, seconds in median.items():
         print(f"{algorithm:9} {seconds * 1000:6.0f} ms a step  {batch / seconds:5.1f} images/s")
@@ -67,10 +65,10 @@ LAYERS = [(64, 64, 128, 20, 3), (64, 64, 128, 24, 3), (64, 128, 256, 10, 3), (64
 def layers(rounds=8):
     """Forward + backward of single convolutions: im2col, Winograd F(2x2, r x r), and the
     Winograd algorithm conv2d picks for the shape (F(4x4, 3x3) where its tiles pay)."""
-    import minigrad.ops.winograd as winograd
+    import minigrad.dispatch as dispatch
     from minigrad.kernels.winograd import F2x2_3x3
 
-    picks = winograd.transforms_for
+    picks = dispatch.winograd_transforms
     only_2x2 = lambda w_shape, OH, OW: F2x2_3x3 if w_shape[2] == 3 else picks(w_shape, OH, OW)  # noqa: E731
     ways = {"im2col": ("im2col", picks), "F(2x2)": ("winograd", only_2x2), "picked": ("winograd", picks)}
     rng = np.random.default_rng(0)
@@ -81,13 +79,13 @@ def layers(rounds=8):
         times = {way: [] for way in ways}
         for round_ in range(rounds + 1):
             for way, (algorithm, choose) in ways.items():
-                winograd.transforms_for = choose
+                dispatch.winograd_transforms = choose
                 start = time.perf_counter()
                 y = F.conv2d(x, w, padding=r // 2, algorithm=algorithm)
                 y.backward(np.ones(y.shape, np.float32))
                 if round_:                       # round 0 compiles
                     times[way].append(time.perf_counter() - start)
-        winograd.transforms_for = picks
+        dispatch.winograd_transforms = picks
         ms = {way: statistics.median(t) * 1000 for way, t in times.items()}
         name = picks((O, C, r, r), H, H).name
         print(f"{str((N, C, O, H, r)):30} {ms['im2col']:6.1f} ms  {ms['F(2x2)']:6.1f} ms  {ms['picked']:6.1f} ms "

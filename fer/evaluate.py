@@ -1,4 +1,5 @@
-"""``python -m fer.evaluate RUN [RUN ...]``: score trained models on a labelled split.
+"""``python -m fer.evaluate [RUN ...]``: score trained models (without RUN: the bundled model)
+on a labelled split.
 
 Prints the accuracy, per-class precision/recall/F1 and the most-confused pairs in
 words, and writes next to the run (or into ``--out``)::
@@ -16,7 +17,13 @@ each image's mirror (and, with ``--tta flip-shift``, small shifts; ``--tta ten-c
 import argparse
 import sys
 
-from .cli.common import add_data_args, add_model_args, bare_tta_before_run, data_settings, run_cli, use_threads
+from .cli.common import (add_data_args, add_model_args, bare_tta_before_run, data_settings, load_models, run_cli,
+                         use_threads)
+
+BUNDLED_CONFIG = {"settings": {"data": None, "val_fraction": 0.1, "skip_bad_rows": False, "synthetic_size": None},
+                  "data": {"source": "the data at hand"}}
+"""The data settings of the bundled model, which carries no run folder: --data, $FER2013_DATA,
+./data/, else the built-in synthetic faces, as ``fer.train`` finds its data."""
 
 
 def build_parser():
@@ -30,7 +37,7 @@ def build_parser():
     parser.add_argument("--split", choices=("val", "test"),
                         help="which split to score (default: test if it has labels, else val)")
     parser.add_argument("--out", help="folder for the files (default: the run folder; for an ensemble, "
-                                      "runs/<date>-ensemble/)")
+                                      "runs/<date>-ensemble/; for the bundled model, runs/<date>-bundled/)")
     return parser
 
 
@@ -63,10 +70,11 @@ def main(argv=None):
     use_threads(args)
     from .evaluation.inference import predict_proba
     from .evaluation.metrics import classification_report, format_report
-    from .training.runs import default_run_dir, load_data, load_model, pick_split, read_config
+    from .training.runs import default_run_dir, load_data, pick_split, read_config
 
-    configs = [read_config(run) for run in args.runs]
-    models = [load_model(run, args.checkpoint)[0] for run in args.runs]
+    # the bundled model (no RUN) has no data of its own: --data, else where fer.train would look
+    configs = [read_config(run) for run in args.runs] or [BUNDLED_CONFIG]
+    models, names = load_models(args)
     sources = {c["data"]["source"] for c in configs}
     if len(sources) > 1 and args.data is None:
         print(f"note: the runs were trained on different data ({', '.join(sorted(sources))}); "
@@ -76,15 +84,16 @@ def main(argv=None):
 
     probs = predict_proba(models, dataset.images, batch_size=args.batch_size, tta=args.tta)
     report = classification_report(dataset.labels, probs.argmax(axis=1))
-    report.update(split=split, source=splits.source, runs=[str(r) for r in args.runs],
+    report.update(split=split, source=splits.source, runs=names,
                   checkpoint=args.checkpoint, tta=args.tta,
                   mean_confidence=float(probs.max(axis=1).mean()))
-    what = "ensemble of " + ", ".join(args.runs) if len(args.runs) > 1 else args.runs[0]
+    what = "ensemble of " + ", ".join(names) if len(names) > 1 else names[0]
     title = f"{what}: {split} split of {splits.source}" + (f", TTA {args.tta}" if args.tta != "none" else "")
     print(title + "\n\n" + format_report(report))
 
     prefix = f"eval-{split}" + (f"-tta-{args.tta}" if args.tta != "none" else "")
-    out_dir = args.out or (args.runs[0] if len(args.runs) == 1 else default_run_dir("ensemble"))
+    out_dir = args.out or (args.runs[0] if len(args.runs) == 1 else
+                           default_run_dir("ensemble" if args.runs else "bundled"))
     write_outputs(report, out_dir, prefix, title)
     print(f"\nwrote {prefix}.json, .txt, -confusion.csv, -confusion-rows.csv and -confusion.png into {out_dir}")
     return 0

@@ -1,4 +1,5 @@
-"""``python -m fer.predict RUN --input FILE|FOLDER``: predict emotions with a trained model.
+"""``python -m fer.predict [RUN] --input FILE|FOLDER``: predict emotions with a trained model
+(the model bundled in the package when no RUN is given).
 
 * A CSV in a FER2013 layout (the course's ``test.csv``: ``id,feature``) gives a
   submission file ``id,label`` (``--output``, default ``submission.csv``); rows
@@ -26,7 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli.common import add_model_args, bare_tta_before_run, run_cli, use_threads
+from .cli.common import add_model_args, bare_tta_before_run, load_models, run_cli, use_threads
 from .errors import DataError, UsageError
 
 
@@ -127,7 +128,6 @@ def main(argv=None):
     from .evaluation.inference import predict_proba
     from .photos.files import (annotate_crops, are_face_crops, format_table, input_files, predict_photos,
                                predict_videos, write_faces_csv)
-    from .training.runs import load_model
 
     source = Path(args.input).expanduser()
     if not source.exists():
@@ -136,7 +136,7 @@ def main(argv=None):
         raise UsageError("--saliency draws on the annotated pictures: give --annotate DIR too")
     if args.fps <= 0:
         raise UsageError(f"--fps must be positive, got {args.fps:g}")
-    models = [load_model(run, args.checkpoint)[0] for run in args.runs]
+    models, _ = load_models(args)
     if is_csv(source):
         images, ids, labels = read_csv_input(source)
         predictions = predict_proba(models, images, args.batch_size, args.tta).argmax(axis=1)

@@ -38,8 +38,9 @@ def json_object(text):
 # in --help's order); argparse leaves them None unless typed.
 SETTING_OPTIONS = {
     "synthetic_size": dict(type=int, help="images in the synthetic set, when it is used"),
-    "epochs": dict(type=int, help="number of epochs (with --max-minutes and a onecycle/cosine/step schedule: at "
-                                  "most this many, cut to what is measured to fit the budget)"),
+    "epochs": dict(type=int, help="number of epochs, fixed (the preset's time budget is dropped) unless "
+                                  "--max-minutes is also given: then at most this many, cut to what is measured to "
+                                  "fit the budget (with a onecycle/cosine/step schedule)"),
     "batch_size": dict(type=int, help="images per training batch"),
     "lr": dict(type=float, help="learning rate (the peak rate under --schedule onecycle)"),
     "optimizer": dict(choices=("sgd", "adam", "adamw"), help="sgd is SGD with Nesterov momentum"),
@@ -72,6 +73,34 @@ SETTING_OPTIONS = {
                               '\'{"widths": [32, 64, 128, 256]}\'; with --model both, one object per model: '
                               '\'{"cnn": {...}, "dnn": {...}}\''),
     "seed": dict(type=int, help="random seed (weights, shuffling, augmentation, dropout)"),
+    # the accuracy study's recipe options (fer.training.recipe; docs/RESULTS.md, "Ablations")
+    "no_decay_norm_bias": dict(action="store_const", const=True,
+                               help="no weight decay on batch-norm parameters and biases"),
+    "ema": dict(type=float, metavar="DECAY",
+                help="keep an exponential moving average of the weights (and batch-norm statistics), updated "
+                     "every step (e.g. 0.999); its validation curve picks the best epoch and best.npz holds it"),
+    "swa_last": dict(type=float, metavar="FRACTION",
+                     help="stochastic weight averaging: the mean of the weights at the end of each epoch of the "
+                          "last FRACTION of the run (e.g. 0.25); best.npz if it validates better"),
+    "erase": dict(type=float, metavar="P", help="random erasing: a random rectangle of each training image, "
+                                                "with probability P, replaced by noise"),
+    "cutmix": dict(type=float, metavar="ALPHA", help="cutmix: paste a rectangle of another face, its area from "
+                                                     "Beta(ALPHA, ALPHA); with --mixup each batch picks one"),
+    "progressive": dict(action="store_const", const=True,
+                        help="progressive resizing: faces downscaled to 36, then 42, then 48 pixels in the three "
+                             "thirds of the run, crops alike (networks that take any size: xception)"),
+    "class_weights": dict(choices=("none", "balanced"), help="balanced: weigh each class's loss by N / (7 n_class)"),
+    "balanced_sampling": dict(action="store_const", const=True,
+                              help="draw the training faces so that every class comes equally often"),
+    "snapshots": dict(type=int, metavar="K", help="snapshot ensemble: K cosine cycles, each cycle's end saved as "
+                                                  "RUN/snapshot-k (score with fer.evaluate RUN/snapshot-*)"),
+    "teacher": dict(metavar="RUN[,RUN...]", help="distil from these trained runs' averaged soft labels (computed "
+                                                 "once, cached in the user cache dir)"),
+    "distill_alpha": dict(type=float, metavar="A", help="weight of the teacher's soft term (default 0.5)"),
+    "distill_temperature": dict(type=float, metavar="T", help="distillation temperature (default 4)"),
+    "min_epochs": dict(type=int, metavar="N",
+                       help="with --max-minutes: if fewer than N epochs fit at the measured pace, narrow the "
+                            "network's convolutions (x0.875, 0.75, 0.625) until they do (fer.training.pace)"),
     "sync_bn": dict(action="store_const", const=True,
                     help="under mpiexec: batch norm normalises by the statistics of the whole global batch, "
                          "not of each rank's share (costs two small all-reduces per batch-norm layer and step)"),
@@ -181,9 +210,12 @@ def data_info(splits, settings):
 
 def train_one(settings, splits, run_dir, resume, progress, command, group):
     """Train (or resume) one run on ``group`` (:mod:`fer.training.distributed`); returns its metrics dict."""
+    from .training.pace import trade_width_for_epochs
     from .training.trainer import Trainer
 
     try:
+        if not resume:  # --min-epochs on a slow day: a narrower network (fer.training.pace)
+            settings.update(group.from_root(lambda: trade_width_for_epochs(settings, splits)))
         trainer = Trainer(settings, splits, run_dir, progress=progress, group=group)
     except ValueError as error:  # a bad --model-config, or an impossible setting
         usage = UsageError(str(error))

@@ -4,16 +4,20 @@ Start reading at :mod:`minigrad.autograd` (the backward walk), then
 :mod:`minigrad.tensor`, then the ops in :mod:`minigrad.ops`.  ``docs/TOUR.md`` gives
 the full reading order.
 """
-from . import _threads  # noqa: F401  (before NumPy starts its threads)
-from ._memory import keep_freed_memory
-from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad
-from .gradcheck import gradcheck
-from .random import manual_seed
-from .tensor import Tensor
+from . import runtime
+
+runtime.apply()          # process settings, before NumPy starts its threads: see minigrad/runtime.py
+
+from .autograd import Context, Function, enable_grad, is_grad_enabled, no_grad  # noqa: E402
+from .dispatch import algorithms, backend  # noqa: E402
+from .gradcheck import gradcheck  # noqa: E402
+from .random import manual_seed  # noqa: E402
+from .tensor import Tensor  # noqa: E402
 
 __version__ = "0.1.0"
 
-keep_freed_memory()
+runtime_settings = runtime.runtime_settings
 
 __all__ = ["Tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled",
-           "gradcheck", "manual_seed", "__version__"]
+           "gradcheck", "manual_seed", "backend", "algorithms", "runtime_settings",
+           "__version__"]

@@ -204,6 +204,10 @@ def test_batch_norm_eval_uses_running_statistics():
     with_relu = K.batch_norm_forward_eval(x, rm, rv, w, b, eps=1e-5, relu=True)
     assert (y < 0).any()
     np.testing.assert_array_equal(with_relu, np.maximum(y, 0))
+    for relu in (False, True):               # the reference twin (the reference backend runs it)
+        twin = R.batch_norm_forward_eval(x, rm, rv, w, b, eps=1e-5, relu=relu)
+        assert twin.dtype == np.float32
+        np.testing.assert_allclose(twin, with_relu if relu else y, rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------- dtypes

@@ -356,23 +356,21 @@ def test_small_cnn_overfits_64_images():
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_sequential_fuses_max_pool_and_dropout_with_the_same_result(training, monkeypatch):
-    def run(hooked):
+def test_fuse_runs_max_pool_and_dropout_as_one_op_with_the_same_result(training, monkeypatch):
+    def run(fused):
         minigrad.manual_seed(0)
         net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.MaxPool2d(2), nn.Dropout(0.4), nn.Flatten(),
                             nn.Linear(3 * 2 * 3, 2))
         net.train(training)
         x = Tensor(np.random.default_rng(1).standard_normal((4, 2, 5, 7)).astype(np.float32), requires_grad=True)
-        if hooked:  # a hook on the dropout must see it run on its own: no fusion
-            net[2].register_forward_hook(lambda module, inputs, output: None)
         dropout_calls = []
         monkeypatch.setattr(nn.Dropout, "forward", lambda self, t: dropout_calls.append(1)
                             or F.dropout(t, self.p, self.training))
-        y = net(x)
+        y = (nn.fuse(net) if fused else net)(x)
         (y * y).sum().backward()
         return y.data, x.grad, net[0].weight.grad, len(dropout_calls)
 
-    fused, apart = run(hooked=False), run(hooked=True)
+    fused, apart = run(fused=True), run(fused=False)
     assert fused[-1] == 0 and apart[-1] == 1
     for a, b in zip(fused[:-1], apart[:-1]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -380,8 +378,8 @@ def test_sequential_fuses_max_pool_and_dropout_with_the_same_result(training, mo
 
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("dims", [2, 1])
-def test_sequential_fuses_batch_norm_and_relu_with_the_same_result(dims, training, monkeypatch):
-    def run(hooked):
+def test_fuse_runs_batch_norm_and_relu_as_one_op_with_the_same_result(dims, training, monkeypatch):
+    def run(fused):
         minigrad.manual_seed(0)
         if dims == 2:
             net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Conv2d(3, 2, 1))
@@ -391,22 +389,20 @@ def test_sequential_fuses_batch_norm_and_relu_with_the_same_result(dims, trainin
             shape = (6, 2)
         net.train(training)
         x = Tensor(np.random.default_rng(1).standard_normal(shape).astype(np.float32), requires_grad=True)
-        if hooked:  # a hook on the ReLU must see it run on its own: no fusion
-            net[2].register_forward_hook(lambda module, inputs, output: None)
         relu_calls = []
         monkeypatch.setattr(nn.ReLU, "forward", lambda self, t: relu_calls.append(1) or F.relu(t))
-        y = net(x)
+        y = (nn.fuse(net) if fused else net)(x)
         (y * y).sum().backward()
         return y.data, x.grad, net[1].weight.grad, net[1].running_mean.copy(), len(relu_calls)
 
-    fused, apart = run(hooked=False), run(hooked=True)
+    fused, apart = run(fused=True), run(fused=False)
     assert fused[-1] == 0 and apart[-1] == 1
     for a, b in zip(fused[:-1], apart[:-1]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("batch,size", [(4, 6), (1, 2)])
-def test_sequential_folds_batch_norm_into_the_convolution_in_evaluation(batch, size, monkeypatch):
+def test_fuse_folds_batch_norm_into_the_convolution_in_evaluation(batch, size, monkeypatch):
     """conv -> batch norm (-> ReLU) in evaluation without gradients runs as one convolution
     (batch 4: enough output pixels to fold) or apart (one 2x2 image: folding would cost
     more than it saves), with the result of the layers run one by one either way."""
@@ -430,19 +426,20 @@ def test_sequential_folds_batch_norm_into_the_convolution_in_evaluation(batch, s
     original = nn.BatchNorm2d._normalise
     monkeypatch.setattr(nn.BatchNorm2d, "_normalise",
                         lambda self, *args: batch_norm_calls.append(1) or original(self, *args))
+    fast = nn.fuse(net)
     with minigrad.no_grad():
-        folded = net(x)
+        folded = fast(x)
     assert len(batch_norm_calls) == (0 if batch == 4 else 3)
     np.testing.assert_allclose(folded.data, apart.data, rtol=1e-5, atol=1e-5)
-    with_grad = net(x)        # gradients recorded: nothing folds (saliency maps see every layer)
+    with_grad = fast(x)        # gradients recorded: nothing folds (saliency maps see every layer)
     assert len(batch_norm_calls) == (3 if batch == 4 else 6)
     np.testing.assert_allclose(with_grad.data, apart.data, rtol=1e-5, atol=1e-5)
 
 
-def test_sequential_runs_a_winograd_conv_block_as_one_op_in_evaluation(monkeypatch):
+def test_fuse_runs_a_winograd_conv_block_as_one_op_in_evaluation(monkeypatch):
     """conv (64 channels: Winograd) -> batch norm -> ReLU -> 2x2 max-pool in evaluation: the
     pooling happens in the convolution's output pass, with the layers' result."""
-    from minigrad.ops.conv import _auto_algorithm
+    from minigrad.dispatch import conv2d_algorithm
 
     minigrad.manual_seed(0)
     rng = np.random.default_rng(5)
@@ -452,13 +449,13 @@ def test_sequential_runs_a_winograd_conv_block_as_one_op_in_evaluation(monkeypat
     net[1].running_var[...] = rng.uniform(0.2, 3.0, 8)
     net.eval()
     x = Tensor(rng.standard_normal((9, 64, 16, 15)).astype(np.float32))
-    assert _auto_algorithm(x.shape, net[0].weight.shape, 1, 1, 1, True) == "winograd"
+    assert conv2d_algorithm(x.shape, net[0].weight.shape, 1, 1) == "winograd"
     apart = x
     for layer in net:
         apart = layer(apart)
     pool_calls = []
     monkeypatch.setattr(nn.MaxPool2d, "forward", lambda self, t: pool_calls.append(1) or F.max_pool2d(t, 2))
     with minigrad.no_grad():
-        fused = net(x)
+        fused = nn.fuse(net)(x)
     assert pool_calls == []
     np.testing.assert_allclose(fused.data, apart.data, rtol=1e-4, atol=1e-4 * np.abs(apart.data).max())

@@ -109,7 +109,7 @@ def test_conv2d_with_relu_is_relu_of_conv2d(algorithm, w_shape, padding):
 
 
 def test_winograd_picks_4x4_tiles_where_they_pay():
-    from minigrad.ops.winograd import transforms_for
+    from minigrad.dispatch import winograd_transforms as transforms_for
 
     picked = {(r, h, w): transforms_for((8, 8, r, r), h, w).name for r, h, w in
               [(3, 24, 24), (3, 20, 20), (3, 8, 7), (3, 10, 10), (3, 6, 6), (3, 5, 5), (5, 24, 24)]}
@@ -123,11 +123,12 @@ def test_winograd_picks_4x4_tiles_where_they_pay():
 @pytest.mark.parametrize("x_shape,w_shape", [((9, 64, 16, 15), (6, 64, 3, 3)),   # Winograd: pooled in its pass
                                               ((2, 3, 7, 6), (4, 3, 3, 3))])      # direct loops: pooled too
 def test_conv2d_max_pool2x2_is_max_pool_of_conv2d(x_shape, w_shape):
-    from minigrad.ops.conv import _auto_algorithm, conv2d_max_pool2x2
+    from minigrad.dispatch import conv2d_algorithm
+    from minigrad.ops.conv import conv2d_max_pool2x2
 
     rng = np.random.default_rng(4)
     x, w, b = (Tensor(rng.standard_normal(s).astype(np.float32)) for s in (x_shape, w_shape, w_shape[:1]))
-    assert (_auto_algorithm(x_shape, w_shape, 1, 1, 1, True) == "winograd") == (x_shape[1] == 64)
+    assert (conv2d_algorithm(x_shape, w_shape, 1, 1) == "winograd") == (x_shape[1] == 64)
     with minigrad.no_grad():
         expected = F.max_pool2d(F.conv2d(x, w, b, padding=1, relu=True), 2)
         got = conv2d_max_pool2x2(x, w, b, padding=1, relu=True)
@@ -168,7 +169,7 @@ def test_conv2d_algorithm_is_checked():
         F.conv2d(x, Tensor(rand(3, 2, 4, 4)), algorithm="winograd")
     # auto: Winograd for a 3x3 stride-1 convolution of enough channels and tiles; direct loops for
     # few channels in and out; im2col otherwise
-    from minigrad.ops.conv import DIRECT_MAX_CHANNEL_PRODUCT as D, WINOGRAD_MIN_CHANNELS as C, WINOGRAD_MIN_TILES as T
+    from minigrad.dispatch import DIRECT_MAX_CHANNEL_PRODUCT as D, WINOGRAD_MIN_CHANNELS as C, WINOGRAD_MIN_TILES as T
 
     x = Tensor(rand(4 * T // 1024, C, 32, 32, dtype=np.float32))   # exactly T tiles of 2x2 outputs
     O = D // (C - 1) + 1                                             # C-1 inputs x O outputs: just over D

@@ -253,20 +253,25 @@ class Watched(nn.Module):
     def __init__(self, inner):
         super().__init__()
         self.inner = inner
-        self.running = self.most = 0
+        # in containers, not reassigned: prediction runs nn.fuse's shallow copy of this module
+        self.count = {"running": 0, "most": 0}
         self.numba_threads = []
+
+    @property
+    def most(self):
+        return self.count["most"]
 
     def forward(self, x):
         import numba
 
-        self.running += 1
-        self.most = max(self.most, self.running)
+        self.count["running"] += 1
+        self.count["most"] = max(self.count["most"], self.count["running"])
         self.numba_threads.append(numba.get_num_threads())
         time.sleep(0.05)   # long enough for another request to arrive meanwhile
         try:
             return self.inner(x)
         finally:
-            self.running -= 1
+            self.count["running"] -= 1
 
 
 def test_requests_on_several_threads_take_turns_at_the_model(model, photo):

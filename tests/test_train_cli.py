@@ -394,8 +394,8 @@ def test_crop_trains_on_smaller_faces_and_validates_on_whole_ones(tmp_path, monk
 
     def spy(self, *args, **kwargs):
         forward(self, *args, **kwargs)
-        model_call = self.model.forward
-        self.model.forward = lambda x: (seen.append(tuple(x.shape[2:])), model_call(x))[1]
+        for model in (self.model, self.fused_model):   # training runs the fused model (nn.fuse)
+            model.forward = lambda x, call=model.forward: (seen.append(tuple(x.shape[2:])), call(x))[1]
 
     monkeypatch.setattr(Trainer, "__init__", spy)
     assert train.main(tiny_args(tmp_path, "xception", 1, 100, "--crop", "40")) == 0

@@ -33,7 +33,7 @@ USER_ERRORS = (DataError, UsageError, FileNotFoundError)
 
 # fer.evaluation.inference.TTA_MODES, spelt out here so that --help need not import the engine (a test
 # checks that the two agree).
-TTA_CHOICES = ("none", "flip", "flip-shift", "ten-crop")
+TTA_CHOICES = ("none", "flip", "flip-shift", "ten-crop", "ten-crop-2scale")
 
 
 # ------------------------------------------------------------------ options
@@ -99,14 +99,15 @@ def add_model_args(parser: argparse.ArgumentParser, batch_size: bool = True) -> 
     """Add what the commands that run trained models over images share (fer.evaluate,
     fer.predict, fer.serve): RUN [RUN ...] as an ensemble, --checkpoint, --tta, --threads,
     and unless told otherwise --batch-size (fer.serve has one photo at a time)."""
-    parser.add_argument("runs", nargs="+", metavar="RUN",
+    parser.add_argument("runs", nargs="*", metavar="RUN",
                         help="run folder(s) written by python -m fer.train; several form an ensemble "
-                             "(their probabilities are averaged)")
+                             "(their probabilities are averaged); none: the model bundled in the package")
     add_checkpoint_arg(parser, "each run")
     parser.add_argument("--tta", nargs="?", const="flip", default="none", choices=TTA_CHOICES,
                         help="test-time augmentation: flip (the image and its mirror; what a bare --tta "
-                             "means), flip-shift (also shifted by 2 pixels: 10 views) or ten-crop (corner and "
-                             "centre crops and their mirrors, for networks trained on crops: fast, best, xception)")
+                             "means), flip-shift (also shifted by 2 pixels: 10 views), ten-crop (corner and "
+                             "centre crops and their mirrors, for networks trained on crops: fast, best, xception) "
+                             "or ten-crop-2scale (those and ten of the face at 90%%: 20 views)")
     if batch_size:
         parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     add_threads_arg(parser)
@@ -152,6 +153,17 @@ def load_run_and_data(args: argparse.Namespace, need_data: bool = True):
         print(f"note: using the built-in synthetic faces ({splits.source}), not FER2013", flush=True)
     name, dataset = pick_split(splits, args.split)
     return model, splits, name, dataset
+
+
+def load_models(args: argparse.Namespace):
+    """(models, names) of a command made by :func:`add_model_args`: its RUNs' --checkpoint, or
+    the bundled model when no RUN was given (said once, on stderr)."""
+    from ..api.bundle import load_models as load
+
+    models, names = load(args.runs, args.checkpoint)
+    if not args.runs:
+        print(f"note: no RUN given: using {names[0]}", file=sys.stderr, flush=True)
+    return models, names
 
 
 # ------------------------------------------------------------------ running a command

@@ -13,7 +13,7 @@ The parts, in reading order:
 - :mod:`fer.data.loading`: where the data comes from, :class:`Splits`, ``load_splits``, ``to_float``;
 - :mod:`fer.data.cache`: the parsed arrays kept as .npz files;
 - :mod:`fer.data.synthetic`: ``make_faces``, the built-in stand-in for FER2013;
-- :mod:`fer.data.augment`: ``Augmenter`` and ``mixup`` (imports numba: not loaded here).
+- :mod:`fer.data.augment`: ``Augmenter``, ``mixup`` and ``cutmix`` (imports numba: not loaded here).
 
 The names below are the ones the rest of fer uses; the errors are :mod:`fer.errors`'.
 """

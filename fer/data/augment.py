@@ -10,10 +10,13 @@ brightness change:
 where [lo, hi] is the batch's value range, so the images stay in their
 original range ([0, 1] from ``fer.data.to_float``, or anything else).  With
 ``cutout`` a square of each image is then set to its mean (DeVries & Taylor,
-2017), so the model cannot lean on one feature alone.
+2017), so the model cannot lean on one feature alone.  With ``erase`` (random
+erasing, Zhong et al. 2020) a rectangle of each final image, with that
+probability, is replaced by uniform noise over the batch's value range.
 
 :func:`mixup` (Zhang et al., 2018) blends pairs of images of a batch; the loss
-blends their labels in the same proportion.
+blends their labels in the same proportion.  :func:`cutmix` (Yun et al., 2019)
+pastes a rectangle of the paired image instead; :func:`mix_batch` picks one.
 
 The warp is one numba loop over the output pixels. On one core of a busy
 2-core machine, NumPy's version (a gather per bilinear corner) managed
@@ -43,6 +46,9 @@ class Augmenter:
         pixels of a 48x48 face shift it by up to a few pixels and cost each training step
         a quarter less; a network with global average pooling then predicts on the whole
         face.
+    erase: probability that a rectangle of each (cropped) image is replaced by noise: its
+        area a uniform 2-40% of the image, its aspect ratio log-uniform in [0.3, 3.3]
+        (clipped to the image), its place uniform where it fits.
     seed: seeds the Augmenter's own generator: the same seed and the same
         sequence of batches give the same output.
 
@@ -50,9 +56,13 @@ class Augmenter:
     """
 
     def __init__(self, shift: float = 4, flip: bool = True, rotate: float = 10.0, scale: float = 0.1,
-                 brightness: float = 0.2, contrast: float = 0.2, cutout: int = 0, crop: int = 0, seed: int = 0):
+                 brightness: float = 0.2, contrast: float = 0.2, cutout: int = 0, crop: int = 0, erase: float = 0.0,
+                 seed: int = 0):
         if min(shift, rotate, scale, brightness, contrast, cutout, crop) < 0 or scale >= 1 or contrast >= 1:
             raise ValueError("augmentation amounts must be >= 0, and scale and contrast < 1")
+        if not 0 <= erase <= 1:
+            raise ValueError(f"the random-erasing probability must be in [0, 1], got {erase}")
+        self.erase = float(erase)
         self.shift, self.flip, self.rotate, self.scale = shift, flip, rotate, scale
         self.brightness, self.contrast, self.cutout, self.crop = brightness, contrast, int(cutout), int(crop)
         self.rng = np.random.default_rng(seed)
@@ -64,11 +74,12 @@ class Augmenter:
     @property
     def is_identity(self) -> bool:
         return not (self.shift or self.flip or self.rotate or self.scale or self.brightness or self.contrast
-                    or self.cutout or self.crop)
+                    or self.cutout or self.crop or self.erase)
 
     def __repr__(self) -> str:
         return (f"Augmenter(shift={self.shift}, flip={self.flip}, rotate={self.rotate}, scale={self.scale}, "
-                f"brightness={self.brightness}, contrast={self.contrast}, cutout={self.cutout}, crop={self.crop})")
+                f"brightness={self.brightness}, contrast={self.contrast}, cutout={self.cutout}, crop={self.crop}, "
+                f"erase={self.erase})")
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """images: (N, C, H, W) float32 -> new (N, C, H, W) float32 array ((N, C, crop, crop) with crop)."""
@@ -114,7 +125,24 @@ class Augmenter:
         if self.crop:
             top, left = self.rng.integers(0, h - self.crop + 1, n), self.rng.integers(0, w - self.crop + 1, n)
             out = np.stack([image[:, y:y + self.crop, x:x + self.crop] for image, y, x in zip(out, top, left)])
+        if self.erase:
+            out = self.random_erase(out, lo, hi)
         return out
+
+    def random_erase(self, images, lo, hi):
+        """Replace a random rectangle of each image, with probability ``erase``, by noise in [lo, hi]."""
+        n, _, h, w = images.shape
+        hit = self.rng.random(n) < self.erase
+        area = self.rng.uniform(0.02, 0.4, n) * h * w
+        aspect = np.exp(self.rng.uniform(np.log(0.3), np.log(3.3), n))
+        eh = np.clip(np.round(np.sqrt(area * aspect)), 1, h).astype(int)
+        ew = np.clip(np.round(np.sqrt(area / aspect)), 1, w).astype(int)
+        top, left = self.rng.integers(0, h - eh + 1), self.rng.integers(0, w - ew + 1)
+        images = images.copy()
+        for i in np.flatnonzero(hit):
+            box = images[i, :, top[i]:top[i] + eh[i], left[i]:left[i] + ew[i]]
+            box[...] = self.rng.uniform(lo, hi, box.shape)
+        return images
 
 
 def mixup(images, labels, alpha, rng):
@@ -131,6 +159,40 @@ def mixup(images, labels, alpha, rng):
     pair = rng.permutation(len(images))
     mixed = (lam * images + (1 - lam) * images[pair]).astype(images.dtype, copy=False)
     return mixed, labels, labels[pair], lam
+
+
+def cutmix(images, labels, alpha, rng):
+    """Paste a rectangle of another image of the batch into each image (one box for the batch).
+
+    lam ~ Beta(alpha, alpha) folded into [0.5, 1] sets the box's area, (1 - lam) of the image
+    (sides sqrt(1 - lam) of the image's), its centre uniform, clipped at the border; lam is then
+    the share of pixels kept.  Returns what :func:`mixup` returns.
+    """
+    if alpha <= 0:
+        raise ValueError(f"cutmix needs alpha > 0, got {alpha}")
+    lam = float(rng.beta(alpha, alpha))
+    lam = max(lam, 1 - lam)
+    pair = rng.permutation(len(images))
+    h, w = images.shape[2:]
+    side_h, side_w = int(h * np.sqrt(1 - lam)), int(w * np.sqrt(1 - lam))
+    cy, cx = rng.integers(0, h), rng.integers(0, w)
+    top, bottom = max(cy - side_h // 2, 0), min(cy + side_h - side_h // 2, h)
+    left, right = max(cx - side_w // 2, 0), min(cx + side_w - side_w // 2, w)
+    mixed = images.copy()
+    mixed[:, :, top:bottom, left:right] = images[pair][:, :, top:bottom, left:right]
+    lam = float(1 - (bottom - top) * (right - left) / (h * w))
+    return mixed, labels, labels[pair], lam
+
+
+def mix_batch(images, labels, mixup_alpha, cutmix_alpha, rng):
+    """Mixup or cutmix of a batch (whichever alpha is > 0; with both, each batch picks one at
+    random, evenly); returns what :func:`mixup` returns."""
+    if mixup_alpha and cutmix_alpha:
+        use_cutmix = rng.random() < 0.5
+    else:
+        use_cutmix = bool(cutmix_alpha)
+    return (cutmix(images, labels, cutmix_alpha, rng) if use_cutmix
+            else mixup(images, labels, mixup_alpha, rng))
 
 
 # fastmath lets LLVM reorder the float arithmetic (about 1.5x faster); safe

@@ -138,6 +138,15 @@ def resize_bilinear(maps: np.ndarray, size) -> np.ndarray:
     return rows[:, :, x0] * (1 - fx) + rows[:, :, x1] * fx
 
 
+def resize_images(images, side):
+    """(N, C, H, W) float32 -> (N, C, side, side), bilinear (:func:`resize_bilinear`)."""
+    n, c, h, w = images.shape
+    if (h, w) == (side, side):
+        return images
+    flat = resize_bilinear(images.reshape(n * c, h, w), (side, side))
+    return np.ascontiguousarray(flat.reshape(n, c, side, side), dtype=np.float32)
+
+
 def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur over the last two axes, separable, edges reflected.
 

@@ -7,7 +7,9 @@ A setting is decided in this order, later winning:
    :data:`MODEL_PRESET`, so ``--model dnn`` alone trains the DNN's recipe),
 3. :data:`QUICK` when ``--quick`` is given (about half a minute on synthetic data,
    with narrow versions of the models),
-4. the flags given explicitly on the command line.
+4. the flags given explicitly on the command line.  ``--epochs N`` typed without
+   ``--max-minutes`` fixes the run's length (no time budget): an ablation's result must not
+   depend on the machine's speed that day.
 
 This module imports nothing heavy: ``--help`` lists the presets from it.
 """
@@ -33,6 +35,20 @@ DEFAULTS = {
     "average_last": 0,       # average the weights of the last K epochs at the end; 0 = off
     "seed": 0,
     "sync_bn": False,        # under mpiexec: batch-norm statistics over the global batch (fer.training.sync_bn)
+    # The accuracy study's recipe options (fer.training.recipe), all off:
+    "no_decay_norm_bias": False,  # no weight decay on batch-norm parameters and biases
+    "ema": 0.0,              # decay of an exponential moving average of the weights; 0 = off
+    "swa_last": 0.0,         # stochastic weight averaging over this last fraction of the epochs; 0 = off
+    "erase": 0.0,            # random-erasing probability; 0 = off
+    "cutmix": 0.0,           # cutmix's Beta(alpha, alpha); 0 = off
+    "progressive": False,    # progressive resizing (any-size networks only)
+    "class_weights": "none",  # "balanced": the loss weighs each class as in a balanced set
+    "balanced_sampling": False,  # draw each class equally often
+    "snapshots": 0,          # snapshot ensemble: cycles of a cyclic cosine schedule; 0 = off
+    "teacher": None,         # "RUN[,RUN...]": distil from these runs' soft labels
+    "distill_alpha": 0.5,    # weight of the soft (teacher) term
+    "distill_temperature": 4.0,
+    "min_epochs": 0,         # a slow day: narrow the network until this many epochs fit the budget; 0 = off
     "data": None,            # None: --data, $FER2013_DATA, ./data/, else synthetic; "synthetic": those
     "skip_bad_rows": False,
     "val_fraction": 0.1,
@@ -175,6 +191,8 @@ def resolve(preset=None, model=None, quick=False, explicit=None):
     if model is not None:
         settings["model"] = model
     settings.update(explicit)
+    if "epochs" in explicit and "max_minutes" not in explicit:
+        settings["max_minutes"] = 0.0  # a fixed length, whatever the machine's pace
     settings["quick"] = bool(quick)
     # The model's keyword arguments merge in the same order: the preset's (only when it trains
     # the preset's own model), then --quick's, then the typed ones.

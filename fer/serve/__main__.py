@@ -1,4 +1,5 @@
-"""``python -m fer.serve RUN [RUN ...]``: serve the page on http://127.0.0.1:8000/.
+"""``python -m fer.serve [RUN ...]``: serve the page on http://127.0.0.1:8000/ (without RUN: the
+model bundled in the package).
 
 Flask builds the application, waitress serves it: a production WSGI server in pure
 Python (Flask's own server is for development and says so on every start).  Several
@@ -11,7 +12,7 @@ import argparse
 import ipaddress
 import sys
 
-from ..cli.common import UsageError, add_model_args, bare_tta_before_run, run_cli, use_threads
+from ..cli.common import UsageError, add_model_args, bare_tta_before_run, load_models, run_cli, use_threads
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -72,12 +73,11 @@ def main(argv=None):
 
     from waitress import create_server
 
-    from ..training.runs import load_model
     from .app import create_app
     from .predictor import Predictor
 
-    models = [load_model(run, args.checkpoint)[0] for run in args.runs]
-    predictor = Predictor(models, names=args.runs, tta=args.tta)
+    models, names = load_models(args)
+    predictor = Predictor(models, names=names, tta=args.tta)
     app = create_app(predictor, max_upload_bytes=round(args.max_upload_mb * 2**20),
                      max_pixels=round(args.max_megapixels * 1e6), cors=args.cors)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -94,7 +94,7 @@ def main(argv=None):
           file=sys.stderr, flush=True)
     predictor.warm_up()
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"serving {', '.join(args.runs)} on http://{host}:{server.effective_port}/ (Ctrl-C stops)", flush=True)
+    print(f"serving {', '.join(names)} on http://{host}:{server.effective_port}/ (Ctrl-C stops)", flush=True)
     try:
         server.run()
     finally:

@@ -74,6 +74,21 @@ def write_json(path, data):
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def source_commit():
+    """The git commit of the code that runs (``<sha>-dirty`` with uncommitted changes), or None
+    outside a git checkout (an installed package): config.json records it with the versions."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], capture_output=True,
+                              text=True, cwd=Path(__file__).parent, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
+
+
 def read_config(run_dir):
     """The run's config.json as a dict; DataError when ``run_dir`` is not a run folder."""
     path = Path(run_dir) / "config.json"

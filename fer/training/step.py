@@ -21,7 +21,8 @@ def classification_loss(logits, labels, label_smoothing=0.0, mixed=None):
     return loss
 
 
-def train_step(model, optimizer, images, labels, label_smoothing=0.0, mixed=None, scale=1.0, before_update=None):
+def train_step(model, optimizer, images, labels, label_smoothing=0.0, mixed=None, scale=1.0, before_update=None,
+               loss_fn=None):
     """Forward ``images`` (N, 1, H, W) float32, take the loss, back-propagate it, update the parameters.
 
     ``scale`` multiplies the loss before ``backward`` only (a rank's share of a global batch,
@@ -29,10 +30,13 @@ def train_step(model, optimizer, images, labels, label_smoothing=0.0, mixed=None
     loss)``, if given, runs between the backward pass and the update: the trainer sums the gradients
     over the ranks there, and raises to stop before a diverged step.
 
+    ``loss_fn``: the loss in place of :func:`classification_loss`, with its signature
+    (:mod:`fer.training.losses`: class weights, distillation).
+
     Returns ``(logits, loss, what before_update returned or None)``; ``loss`` is unscaled.
     """
     logits = model(minigrad.Tensor(images))                          # forward: (N, 7) class scores
-    loss = classification_loss(logits, labels, label_smoothing, mixed)
+    loss = (loss_fn or classification_loss)(logits, labels, label_smoothing, mixed)
     optimizer.zero_grad()
     (loss if scale == 1 else loss * scale).backward()                # backward: d loss / d parameter
     synced = before_update(logits, loss) if before_update else None

@@ -52,13 +52,16 @@ from minigrad import nn, optim
 from minigrad.checkpoint import load_checkpoint, save_checkpoint
 
 from ..data import to_float
-from ..data.augment import Augmenter, mixup
+from ..data.augment import Augmenter, mix_batch
+from ..data.images import resize_images
 from ..evaluation.charts import plot_curves
 from ..evaluation.inference import batch_indices, predict_logits
+from ..evaluation.metrics import classification_report
 from ..models.networks import INPUT_SHAPE, architecture, from_architecture
-from . import budget
+from . import budget, recipe
+from .averaging import make_averages, swa_start_epoch
 from .distributed import Single
-from .runs import atomic_file, read_config, write_json, write_text
+from .runs import atomic_file, read_config, source_commit, write_json, write_text
 from .step import train_step
 from .sync_bn import convert_sync_batchnorm
 
@@ -120,6 +123,8 @@ def make_scheduler(settings, optimizer, steps_per_epoch):
     """``(scheduler or None, steps per batch?)``.  One-cycle moves the learning rate
     every batch; the others once an epoch."""
     name, epochs = settings["schedule"], settings["epochs"]
+    if settings.get("snapshots"):  # snapshot ensembles: cyclic cosine, whatever --schedule says
+        return recipe.CyclicCosineLR(optimizer, epochs * steps_per_epoch, settings["snapshots"]), True
     if name == "none":
         return None, False
     if name == "step":  # divide by 10 at 1/3 and 2/3 of the run
@@ -140,10 +145,10 @@ def count_batches(n, batch_size, ranks=1):
 
 
 def versions():
-    """Library versions for config.json, so a result can be traced to its software."""
+    """Library versions and the checkout's commit for config.json, so a result can be traced to its software."""
     import numba
     return {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-            "minigrad": minigrad.__version__}
+            "minigrad": minigrad.__version__, "commit": source_commit()}
 
 
 class Trainer:
@@ -171,7 +176,15 @@ class Trainer:
         group.broadcast_model(self.model)  # the same start on every rank, whatever their libraries
         if settings.get("sync_bn") and group.size > 1:
             convert_sync_batchnorm(self.model, group)
-        self.optimizer = make_optimizer(settings, list(self.model.parameters()))
+        # The fast path: the same model with its conv blocks, batch norm + ReLU and max-pool +
+        # dropout fused (minigrad.nn.fuse); it shares every parameter with self.model.
+        self.fused_model = nn.fuse(self.model)
+        recipe.check(settings)
+        self.optimizer = make_optimizer(settings, recipe.parameter_groups(self.model, settings))
+        self.ema, self.swa = make_averages(settings, self.model)
+        self.soft_targets, self.teacher_info = self.group.from_root(partial(recipe.teacher_targets, settings,
+                                                                            splits.train.images, log))
+        self.class_weights = recipe.class_weights(settings, splits.train.labels)
         self.steps_per_epoch = count_batches(len(splits.train), settings["batch_size"], group.size)
         self.scheduler, self.schedule_per_batch = make_scheduler(settings, self.optimizer, self.steps_per_epoch)
         self.epoch = 0  # epochs finished
@@ -236,6 +249,9 @@ class Trainer:
                 self.log(f"note: the {self.settings['schedule']} schedule is stretched from {progress['epochs']} "
                          f"to {self.settings['epochs']} epochs; the learning rate jumps to match")
             self.scheduler.load_state_dict(saved)
+        for name, average in (("ema", self.ema), ("swa", self.swa)):
+            if average is not None:
+                average.load_state_dict(header[name])
         self.epoch = progress["epoch"]
         self.best_val_acc, self.best_epoch = progress["best_val_acc"], progress["best_epoch"]
         self.stale_epochs = progress["stale_epochs"]
@@ -254,8 +270,10 @@ class Trainer:
         progress = {"epoch": self.epoch, "epochs": self.settings["epochs"], "best_val_acc": self.best_val_acc,
                     "best_epoch": self.best_epoch, "stale_epochs": self.stale_epochs, "history": self.history}
         scheduler = None if self.scheduler is None else self.scheduler.state_dict()
+        averages = {name: average.state_dict() for name, average in (("ema", self.ema), ("swa", self.swa)) if average}
         save_checkpoint(self.run_dir / "last.npz", self.model,
-                        self.header(optimizer=self.optimizer.state_dict(), scheduler=scheduler, progress=progress))
+                        self.header(optimizer=self.optimizer.state_dict(), scheduler=scheduler, progress=progress,
+                                    **averages))
 
     def save_snapshot(self):
         """Keep this epoch's weights for --average-last K (only the newest K stay)."""
@@ -267,6 +285,16 @@ class Trainer:
         save_checkpoint(folder / f"epoch-{self.epoch:03d}.npz", self.model, self.header())
         for old in sorted(folder.glob("epoch-*.npz"))[:-keep]:
             old.unlink()
+
+    def save_cycle_snapshot(self):
+        """The end of a --snapshots cycle: its weights as a run folder of their own, ``RUN/snapshot-K``
+        (config.json and best.npz), so that ``fer.evaluate RUN/snapshot-*`` scores the ensemble."""
+        if not self.group.is_root:
+            return
+        folder = self.run_dir / f"snapshot-{self.epoch // (self.settings['epochs'] // self.settings['snapshots'])}"
+        folder.mkdir(exist_ok=True)
+        write_json(folder / "config.json", read_config(self.run_dir))
+        save_checkpoint(folder / "best.npz", self.model, self.header())
 
     def write_history(self):
         if not self.group.is_root:
@@ -325,6 +353,11 @@ class Trainer:
         """
         train_loss, train_acc, compute = self.train_epoch()
         val_loss, val_acc = self.validate()
+        raw = ""
+        if self.ema is not None:  # the EMA's curve picks the best epoch, and best.npz holds it
+            raw = f"  (raw weights: val acc {val_acc:6.2%})"
+            with self.ema.applied(self.model):
+                val_loss, val_acc = self.validate()
         if not math.isfinite(val_loss):  # the last step broke the weights: do not save them
             raise TrainingDiverged(f"the validation loss became {val_loss} after epoch {self.epoch + 1}")
         self.epoch += 1
@@ -344,9 +377,13 @@ class Trainer:
 
         # Checkpoints are saved before the clock stops, so their cost counts as overhead.
         if improved and self.group.is_root:
-            save_checkpoint(self.run_dir / "best.npz", self.model, self.header())
+            save_checkpoint(self.run_dir / "best.npz", self.ema.shadow if self.ema else self.model, self.header())
         if self.settings["average_last"]:
             self.save_snapshot()
+        if self.swa is not None and self.epoch >= swa_start_epoch(self.settings["epochs"], self.settings["swa_last"]):
+            self.swa.update(self.model)
+        if recipe.snapshot_due(self.epoch, self.settings["epochs"], self.settings.get("snapshots", 0)):
+            self.save_cycle_snapshot()
         clock = time.perf_counter()
         seconds = clock - epoch_start
         row = {"epoch": self.epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
@@ -360,7 +397,7 @@ class Trainer:
         self.log(f"epoch {self.epoch:>3}/{self.settings['epochs']}  train loss {train_loss:.4f} "
                  f"acc {train_acc:6.2%}  val loss {val_loss:.4f} acc {val_acc:6.2%}  lr {self.lr:.2e}  "
                  f"{seconds:5.1f}s  {row['images_per_s']:.0f} img/s  overhead {row['overhead_fraction']:.1%}"
-                 + ("  *best" if improved else ""))
+                 + raw + ("  *best" if improved else ""))
         return clock
 
     def train_epoch(self):
@@ -374,10 +411,14 @@ class Trainer:
 
         s, train, group = self.settings, self.splits.train, self.group
         seed, epoch, rank = s["seed"], self.epoch, group.rank
-        order = np.random.default_rng(epoch_seed(seed, epoch, SHUFFLE)).permutation(len(train))
-        augmenter = Augmenter(**AUGMENTATIONS[s["augment"]], cutout=s.get("cutout", 0), crop=s.get("crop", 0),
-                              seed=epoch_seed(seed, epoch, AUGMENT, rank))
-        mixing = np.random.default_rng(epoch_seed(seed, epoch, MIXUP, rank)) if s.get("mixup") else None
+        order = recipe.epoch_order(train.labels, np.random.default_rng(epoch_seed(seed, epoch, SHUFFLE)),
+                                   s.get("balanced_sampling", False))
+        face, crop = (recipe.progressive_sizes(epoch, s["epochs"], s.get("crop", 0)) if s.get("progressive")
+                      else (None, s.get("crop", 0)))
+        augmenter = Augmenter(**AUGMENTATIONS[s["augment"]], cutout=s.get("cutout", 0), crop=crop,
+                              erase=s.get("erase", 0.0), seed=epoch_seed(seed, epoch, AUGMENT, rank))
+        mixing = (np.random.default_rng(epoch_seed(seed, epoch, MIXUP, rank)) if s.get("mixup") or s.get("cutmix")
+                  else None)
         minigrad.manual_seed(epoch_seed(seed, epoch, DROPOUT, rank))
         self.model.train()
         params = list(self.model.parameters())
@@ -394,19 +435,24 @@ class Trainer:
                     raise _OutOfTime
                 index = group.shard(batch)
                 x = to_float(train.images[index])
+                if face:
+                    x = resize_images(x, face)
                 if not augmenter.is_identity:
                     x = augmenter(x)
                 y = train.labels[index]
                 mixed = None
                 if mixing is not None:  # y stays the main label (lam >= 0.5): train accuracy counts it
-                    x, y, paired, lam = mixup(x, y, s["mixup"], mixing)
+                    x, y, paired, lam = mix_batch(x, y, s.get("mixup", 0), s.get("cutmix", 0), mixing)
                     mixed = (paired, lam)
 
                 tic = time.perf_counter()
                 share = len(index) / len(batch)  # of the global batch: see fer.training.distributed
                 _, _, (batch_loss, batch_correct, batch_seen) = train_step(
-                    self.model, self.optimizer, x, y, s["label_smoothing"], mixed, scale=share,
-                    before_update=partial(self.reduce_batch, params, y, step))
+                    self.fused_model, self.optimizer, x, y, s["label_smoothing"], mixed, scale=share,
+                    before_update=partial(self.reduce_batch, params, y, step),
+                    loss_fn=recipe.loss_function(s, index, self.soft_targets, self.class_weights))
+                if self.ema is not None:
+                    self.ema.update(self.model)
                 if self.schedule_per_batch:
                     self.scheduler.step()
                 compute += time.perf_counter() - tic
@@ -476,6 +522,23 @@ class Trainer:
         first, last = (load_checkpoint(p)[1]["epoch"] for p in (paths[0], paths[-1]))
         return average, first, last
 
+    def keep_swa(self, metrics):
+        """--swa-last: validate the averaged weights; they become best.npz if they validate better."""
+        with self.swa.applied(self.model):
+            val_acc = self.validate()[1]
+        start = swa_start_epoch(self.settings["epochs"], self.settings["swa_last"])
+        metrics["swa"] = {"epochs": [start, self.epoch], "val_acc": val_acc}
+        if val_acc > metrics["best_val_acc"]:
+            if self.group.is_root:
+                save_checkpoint(self.run_dir / "best.npz", self.swa.shadow,
+                                self.header(averaged_epochs=[start, self.epoch], val_acc=val_acc))
+            metrics["best_val_acc"], metrics["best_is_average"] = val_acc, True
+
+    def macro_f1(self, dataset, logits=None):
+        """Macro F1 of the model as it stands on a labelled ``dataset`` (what --class-weights aims at)."""
+        logits = predict_logits(self.model, dataset.images) if logits is None else logits
+        return round(classification_report(dataset.labels, logits.argmax(axis=1))["macro_f1"], 4)
+
     def finish(self, status):
         """Write history.csv, curves.png and metrics.json; evaluate the best weights on
         the labelled test split if there is one (rank 0 alone: once a run, no need to share it).
@@ -505,15 +568,22 @@ class Trainer:
                             save_checkpoint(self.run_dir / "best.npz", state,
                                             self.header(averaged_epochs=[first, last], val_acc=val_acc))
                         metrics["best_val_acc"], metrics["best_is_average"] = val_acc, True
+            if self.swa is not None and self.swa.shadow is not None:
+                self.keep_swa(metrics)
             if not root:
                 return metrics
+            best, _, _ = load_checkpoint(self.run_dir / "best.npz")
+            self.model.load_state_dict(best)
+            if len(self.splits.val):
+                metrics["val_macro_f1"] = self.macro_f1(self.splits.val)
             test = self.splits.test
             if test is not None and len(test) and bool((test.labels >= 0).all()):
-                best, _, _ = load_checkpoint(self.run_dir / "best.npz")
-                self.model.load_state_dict(best)
                 logits = predict_logits(self.model, test.images)
                 metrics["test_acc"] = float(np.mean(logits.argmax(axis=1) == test.labels))
+                metrics["test_macro_f1"] = self.macro_f1(test, logits)
                 metrics["test_samples"] = len(test)
+        if self.teacher_info is not None:
+            metrics["teacher"] = self.teacher_info
         if root:
             write_json(self.run_dir / "metrics.json", metrics)
         return metrics

@@ -24,6 +24,7 @@ instead of an int32 argmax and a separate mask:
     max_pool2x2_dropout_backward:  the winner of each kept window gets gy * scale, every
                                    other pixel 0
 """
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -44,6 +45,16 @@ def random_bits(seed, i):
     z = (z ^ (z >> np.uint64(30))) * MIX1
     z = (z ^ (z >> np.uint64(27))) * MIX2
     return (z ^ (z >> np.uint64(31))) >> np.uint64(64 - BITS)
+
+
+if numba.config.DISABLE_JIT:
+    # Run as plain Python (NUMBA_DISABLE_JIT=1), NumPy warns on every uint64 wrap-around, which
+    # the hash relies on (compiled code wraps silently): the same numbers, without the warnings.
+    _wrapping_random_bits = random_bits
+
+    def random_bits(seed, i):  # noqa: F811
+        with np.errstate(over="ignore"):
+            return _wrapping_random_bits(seed, i)
 
 
 def threshold_and_scale(p, dtype):
@@ -126,7 +137,7 @@ def _max_pool2x2_dropout_backward_kernel(gy, code, W, scale, zero, gx):
         for oh in range(OH):
             top = 2 * oh * W
             for ow in range(OW):
-                c = code[p, oh, ow]
+                c = int(code[p, oh, ow])   # an int: as a uint8, c * W would wrap in plain Python
                 if c < DROPPED:
                     g[top + 2 * ow + (c >> 1) * W + (c & 1)] = gy[p, oh, ow] * scale
 

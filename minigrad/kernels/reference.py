@@ -183,6 +183,20 @@ def batch_norm_forward_train(x3, weight, bias, eps=1e-5, relu=False):
     return y.astype(x3.dtype), mean.astype(x3.dtype), invstd.astype(x3.dtype)
 
 
+def batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps=1e-5, relu=False):
+    """Evaluation: y = weight * (x - running_mean) / sqrt(running_var + eps) + bias per channel
+    (then max(y, 0) with ``relu``).  x3: (N, C, L) -> y3 (N, C, L) in x3's dtype."""
+    C = x3.shape[1]
+    weight = np.ones(C) if weight is None else weight
+    bias = np.zeros(C) if bias is None else bias
+
+    def f(a):  # a (C,) per-channel vector, as float64 broadcastable against (N, C, L)
+        return np.asarray(a, np.float64).reshape(1, -1, 1)
+
+    y = f(weight) * (x3 - f(running_mean)) / np.sqrt(f(running_var) + eps) + f(bias)
+    return (np.maximum(y, 0.0) if relu else y).astype(x3.dtype)
+
+
 def batch_norm_backward(gy3, x3, mean, invstd, weight, y3=None):
     """Backward of batch norm by the chain rule, one node of the forward graph at a time.
 

@@ -19,8 +19,6 @@ import numpy as np
 
 from .. import functional as F
 from .._args import pair
-from ..ops.conv import conv2d_max_pool2x2
-from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
@@ -99,28 +97,6 @@ class Conv2d(Module):
         _check_ndim(f"Conv2d({self.in_channels}, {self.out_channels})", x, (4,), f"(N, {self.in_channels}, H, W)")
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding, groups=self.groups)
 
-    def forward_batch_norm(self, x, batch_norm, relu=False, pool=False):
-        """batch_norm(self(x)), then a ReLU if ``relu`` and a 2x2 max-pool if ``pool``, for
-        evaluation without gradients (``Sequential`` calls it there): one convolution whose
-        filters and bias carry the batch norm's per-channel map y = scale * z + shift
-        (folding), w' = scale * w, b' = scale * b + shift, and whose output pass applies the
-        ReLU and the pooling where the algorithm allows (Winograd).
-
-        Folding rewrites every weight (O * C * kh * kw values) to save a pass over the
-        output (N * O * OH * OW values): with fewer output pixels than weights per filter
-        (one image, small maps) the layers run apart instead."""
-        _check_ndim(f"Conv2d({self.in_channels}, {self.out_channels})", x, (4,), f"(N, {self.in_channels}, H, W)")
-        if x.shape[0] * x.shape[2] * x.shape[3] < math.prod(self.weight.shape[1:]):
-            y = batch_norm.forward_relu(self(x)) if relu else batch_norm(self(x))
-            return F.max_pool2d(y, 2) if pool else y
-        scale, shift = batch_norm.scale_and_shift()
-        w = Tensor(self.weight.data * scale[:, None, None, None].astype(self.weight.dtype), _copy=False)
-        b = shift if self.bias is None else scale * self.bias.data + shift
-        b = Tensor(b.astype(w.dtype), _copy=False)
-        if pool:
-            return conv2d_max_pool2x2(x, w, b, self.stride, self.padding, self.groups, relu=relu)
-        return F.conv2d(x, w, b, stride=self.stride, padding=self.padding, groups=self.groups, relu=relu)
-
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={_pair_repr(self.stride)}")
@@ -154,17 +130,6 @@ class MaxPool2d(Module):
     def forward(self, x):
         _check_ndim("MaxPool2d", x, (4,), "(N, C, H, W)")
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
-
-    @property
-    def is_max_pool_2x2(self) -> bool:
-        """2x2 windows, stride 2, no padding: the pooling a convolution can do in its output pass."""
-        return (pair(self.kernel_size, "kernel_size", "MaxPool2d") == (2, 2)
-                and pair(self.stride, "stride", "MaxPool2d") == (2, 2) and self.padding in (0, (0, 0)))
-
-    def forward_dropout(self, x, dropout):
-        """dropout(self(x)) in one fused op; ``Sequential`` calls it for a max-pool and the Dropout after it."""
-        _check_ndim("MaxPool2d", x, (4,), "(N, C, H, W)")
-        return F.max_pool2d_dropout(x, self.kernel_size, self.stride, self.padding, dropout.p, dropout.training)
 
     def extra_repr(self) -> str:
         text = f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -228,7 +193,6 @@ class _BatchNorm(Module):
     _ignored_state_keys = ("num_batches_tracked",)
     _input_ndims: tuple = ()
     _input_text = ""
-    includes_relu = False      # BatchNormReLU2d: a ReLU is part of the layer
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
@@ -253,11 +217,8 @@ class _BatchNorm(Module):
     def forward(self, x):
         return self._normalise(x, self._function)
 
+    # relu(self(x)) in one op, for nn.fuse's BatchNormReLU (a synchronised batch norm replaces it).
     _relu_function = staticmethod(F.batch_norm_relu)
-
-    def forward_relu(self, x):
-        """relu(self(x)) in one fused op; ``Sequential`` calls it for a batch norm and the ReLU after it."""
-        return self._normalise(x, self._relu_function)
 
     def _normalise(self, x, function):
         name = f"{type(self).__name__}({self.num_features})"
@@ -281,7 +242,6 @@ class BatchNorm2d(_BatchNorm):
     __doc__ = _BatchNorm.__doc__ + "\n    x: (N, C, H, W); statistics over N, H and W.\n"
     _input_ndims = (4,)
     _input_text = "(N, {c}, H, W)"
-    folds_into_conv = True     # Sequential may fold it into the convolution before it (evaluation)
 
 
 class BatchNormReLU2d(BatchNorm2d):
@@ -290,7 +250,6 @@ class BatchNormReLU2d(BatchNorm2d):
     its weights load into PyTorch's ``BatchNorm2d`` (with a ``ReLU`` after it) and back."""
 
     _function = staticmethod(F.batch_norm_relu)
-    includes_relu = True
 
 
 class Dropout(Module):
@@ -298,8 +257,6 @@ class Dropout(Module):
 
     The scaling keeps the expected activation unchanged, so evaluation is simply the identity.
     """
-
-    is_plain_dropout = True  # Sequential may fuse it into the max-pool before it
 
     def __init__(self, p: float = 0.5):
         super().__init__()
@@ -330,8 +287,6 @@ class Flatten(Module):
 
 class ReLU(Module):
     """y = max(x, 0), elementwise."""
-
-    is_plain_relu = True  # Sequential may fuse it into the batch norm before it
 
     def forward(self, x):
         return F.relu(x)

@@ -27,7 +27,6 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from ..autograd import is_grad_enabled
 from ..tensor import Tensor
 
 
@@ -379,49 +378,13 @@ class ModuleList(Module):
         return modules[index]
 
 
-def _hooked(module):
-    return bool(module._forward_hooks or module._forward_pre_hooks)
-
-
-def _fused(modules, i):
-    """(forward, count): one op doing the work of modules[i] and the count - 1 layers after
-    it, or (None, 1) where modules[i] runs alone.
-
-    Three patterns fuse: a convolution then a 2-D batch norm (and a ReLU and a 2x2 max-pool
-    after it, if any), in evaluation without gradients, as one convolution with the batch
-    norm folded into its filters; a layer that offers ``forward_relu`` (batch norm) then a
-    plain ReLU; and one that offers ``forward_dropout`` (max-pool) then a plain dropout.
-    Never when a layer has hooks that expect to see the layers apart (summaries, layer
-    captures, guided backprop)."""
-    module, following, third = (modules[i:i + 3] + [None, None])[:3]
-    if following is None or _hooked(module) or _hooked(following):
-        return None, 1
-    if (hasattr(module, "forward_batch_norm") and getattr(following, "folds_into_conv", False)
-            and not following.training and not is_grad_enabled()):
-        with_relu = third is not None and getattr(third, "is_plain_relu", False) and not _hooked(third)
-        count = 3 if with_relu else 2
-        pool = modules[i + count] if i + count < len(modules) else None
-        pooled = pool is not None and getattr(pool, "is_max_pool_2x2", False) and not _hooked(pool)
-        relu = following.includes_relu or with_relu
-        return (lambda x: module.forward_batch_norm(x, following, relu, pooled)), count + (1 if pooled else 0)
-    if hasattr(module, "forward_relu") and getattr(following, "is_plain_relu", False):
-        return module.forward_relu, 2
-    if hasattr(module, "forward_dropout") and getattr(following, "is_plain_dropout", False):
-        return (lambda x: module.forward_dropout(x, following)), 2
-    return None, 1
-
-
 class Sequential(ModuleList):
     """Children applied one after another: ``Sequential(Linear(3, 4), ReLU(), Linear(4, 2))``.
 
     Children are named ``0, 1, 2, ...`` counting every layer, parameter-free ones
-    included, so keys read ``4.running_mean`` exactly as in PyTorch.  A batch norm
-    directly followed by a ``ReLU`` runs as one fused op (``F.batch_norm_relu``: one pass
-    over the activations instead of two, each way), and so does a max-pool directly followed
-    by a ``Dropout`` (``F.max_pool2d_dropout``); in evaluation without gradients a
-    convolution, the 2-D batch norm after it, a ReLU and a 2x2 max-pool after that run as one
-    convolution (``Conv2d.forward_batch_norm``).  Each gives the same result to rounding.
-    An OrderedDict gives custom names instead.  Supports ``len``, iteration and indexing (a slice
+    included, so keys read ``4.running_mean`` exactly as in PyTorch.  Every layer runs on
+    its own; :func:`minigrad.nn.fuse` returns the same model with runs of layers fused into
+    one op each (the fast path).  An OrderedDict gives custom names instead.  Supports ``len``, iteration and indexing (a slice
     returns a Sequential that keeps the original names).
     """
 
@@ -433,12 +396,8 @@ class Sequential(ModuleList):
                 self.add_module(name, module)
 
     def forward(self, x):
-        modules = list(self._modules.values())
-        i = 0
-        while i < len(modules):
-            fused, count = _fused(modules, i)
-            x = modules[i](x) if fused is None else fused(x)  # fused: the count layers in one op
-            i += count
+        for module in self:
+            x = module(x)
         return x
 
     def __getitem__(self, index):

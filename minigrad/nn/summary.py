@@ -27,7 +27,8 @@ def _shape_text(output) -> str:
 def _own_counts(module: Module, seen: set) -> tuple[int, int]:
     """(trainable, non-trainable) numbers stored directly in ``module``, skipping ones already counted."""
     trainable = frozen = 0
-    for value in list(module._parameters.values()) + list(module._buffers.values()):
+    layers = [module, *getattr(module, "_parts", {}).values()]   # a fused module counts its layers'
+    for value in [v for m in layers for v in (*m._parameters.values(), *m._buffers.values())]:
         if value is None or id(value) in seen:
             continue
         seen.add(id(value))
@@ -45,8 +46,10 @@ def summary(model: Module, input_shape, dtype=np.float32) -> str:
     holds parameters of its own, in the order the forward pass calls them.
     """
     named = list(model.named_modules())
-    listed = [(name, m) for name, m in named
-              if not m._modules or any(v is not None for v in (*m._parameters.values(), *m._buffers.values()))]
+    # A fused module (nn.fuse) is one row, holding the layers it runs; those get no row of their own.
+    parts = {id(part): fused for _, fused in named for part in getattr(fused, "_parts", {}).values()}
+    listed = [(name, m) for name, m in named if id(m) not in parts and (
+              not m._modules or any(v is not None for v in (*m._parameters.values(), *m._buffers.values())))]
     shapes, call_order = {}, []
 
     def record(module, inputs, output):

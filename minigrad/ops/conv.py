@@ -32,36 +32,18 @@ layer at batch 128.  Two choices keep that down:
 * The batch is processed in chunks of whole images, each chunk's ``cols`` (and GEMM
   output) at most ``CHUNK_BYTES`` (32 MB): the seed CNN at batch 128 then runs in 2-6
   chunks a layer, each GEMM still hundreds of columns wide, so BLAS runs at the same
-  speed, and the peak memory of a training step drops by about 110 MB.  Chunks below
-  glibc's 32 MB mmap threshold are also recycled by malloc, which spares the page
-  faults of a fresh 170 MB array (as costly as filling it).  Not smaller: each chunk
-  hands the cores from numba's thread pool (im2col, col2im) to OpenBLAS's and back,
-  and with default settings the idle pool keeps spinning for milliseconds after each
-  call (``OMP_WAIT_POLICY=passive`` and ``OPENBLAS_THREAD_TIMEOUT=4`` stop that).
+  speed, and the peak memory of a training step drops by about 110 MB.  Not smaller:
+  each chunk hands the cores from numba's thread pool (im2col, col2im) to BLAS's and
+  back (:mod:`minigrad.runtime` says what that costs).
 """
 import numpy as np
 
 from .._args import pair, shape_text
 from ..autograd import Function
+from ..dispatch import conv2d_algorithm, for_layout, kernel
 
 #: Bytes of im2col matrix (or of GEMM output) per chunk of images; see the module docstring.
 CHUNK_BYTES = 32 * 2**20
-
-#: When ``conv2d`` picks Winograd by itself.  Its 16 GEMMs sum over the input channels only
-#: (im2col's over 9x as many terms), and each is as wide as there are 2x2 output tiles: with
-#: few channels or few tiles they are too small to pay for the transforms.  Measured on 2
-#: cores, forward + backward at batch 64: 1 channel 5x slower than im2col, 32 as fast, 64-256
-#: 10-25% faster; at batch 1 (9-144 tiles) the forward alone 1.2-19x slower.
-WINOGRAD_MIN_CHANNELS = 64
-WINOGRAD_MIN_TILES = 512
-
-#: When ``conv2d`` picks direct loops by itself: input times output channels of one group at
-#: most this.  im2col's matrix product sums over C*kh*kw terms; with few channels it is too
-#: thin for BLAS and the kh*kw-fold copy dominates.  Measured on 2 cores, forward + backward
-#: of 3x3 convolutions at batch 64: 8 -> 8 channels (44x44) 13x faster than im2col, 32 -> 32
-#: 2.2x, 32 -> 64 (22x22) 1.2x, 64 -> 64 1.1x slower.
-DIRECT_MAX_CHANNEL_PRODUCT = 2048
-
 
 def image_chunks(N, bytes_per_image):
     """Split images 0..N-1 into nearly equal consecutive chunks of at most CHUNK_BYTES each."""
@@ -144,7 +126,7 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding):
-        from ..kernels.conv import im2col
+        im2col = kernel("conv", "im2col")
 
         _check_conv_inputs(x, w, b)
         stride, pad_h, pad_w, OH, OW = conv2d_geometry(x.shape, w.shape, stride, padding)
@@ -170,7 +152,8 @@ class Conv2d(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        from ..kernels.conv import col2im, im2col
+        col2im = kernel("conv", "col2im")
+        im2col = kernel("conv", "im2col")
 
         x, w = ctx.saved_tensors
         kh, kw, stride, pad_h, pad_w = ctx.geometry
@@ -213,28 +196,20 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto", relu=F
     ``groups``: the channels are split into ``groups`` equal groups, each convolved with its
     own O // groups filters; ``groups == C`` is a depthwise convolution.
 
-    ``algorithm``: ``"im2col"`` (any convolution), ``"winograd"`` (3x3, stride 1, equal
-    padding; see :mod:`minigrad.ops.winograd`), ``"direct"`` (equal strides; see
-    :mod:`minigrad.ops.direct`), or ``"auto"``, which picks by the shapes:
-
-    * a 1x1 kernel without padding, groups 1: a plain matrix product (``PointwiseConv2d``);
-    * Winograd where it applies and the batch is big enough to gain
-      (``WINOGRAD_MIN_CHANNELS`` input channels and ``WINOGRAD_MIN_TILES`` 2x2 tiles);
-    * direct loops where each group has few channels (``DIRECT_MAX_CHANNEL_PRODUCT``):
-      depthwise convolutions and the first layers of a network;
-    * im2col otherwise (grouped: one im2col convolution per group).
-
-    All give the same values and gradients to rounding.
+    ``algorithm``: ``"im2col"`` (any convolution: :class:`Conv2d`), ``"winograd"`` (3x3 or
+    5x5, stride 1, equal padding: :mod:`minigrad.ops.winograd`), ``"direct"`` (equal strides:
+    :mod:`minigrad.ops.direct`), or ``"auto"``: :func:`minigrad.dispatch.conv2d_algorithm`
+    picks by the shapes (and states the rule).  All give the same values and gradients to rounding.
 
     ``relu=True`` returns ``relu(conv2d(...))``: Winograd applies it in its output pass,
-    the other algorithms right after (in place when no gradient is recorded).
+    the other algorithms right after.
     """
-    from .direct import DirectConv2d, PointwiseConv2d
-    from .shape import concatenate
-    from .winograd import WinogradConv2d, winograd_applies
+    _check_groups(x, w, groups)
+    algorithm = conv2d_algorithm(x.shape, w.shape, stride, padding, groups, algorithm)
+    return ALGORITHMS[algorithm](x, w, b, stride, padding, groups, relu)
 
-    if algorithm not in ("auto", "im2col", "winograd", "direct"):
-        raise ValueError(f"conv2d: algorithm must be 'auto', 'im2col', 'winograd' or 'direct', got {algorithm!r}")
+
+def _check_groups(x, w, groups):
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
     x_shape, w_shape = tuple(x.shape), tuple(w.shape)
@@ -242,38 +217,57 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto", relu=F
                        or w_shape[0] % groups):
         raise ValueError(f"conv2d: groups={groups} needs x (N, C, H, W) and w (O, C/groups, kh, kw) with C "
                          f"and O multiples of groups, got x {x_shape}, w {w_shape}")
-    applies = groups == 1 and winograd_applies(w_shape, stride, padding)
-    if algorithm == "winograd" and not applies:
-        raise ValueError(f"conv2d: algorithm='winograd' needs a 3x3 or 5x5 kernel, stride 1, equal padding and "
-                         f"groups=1, got kernel {w_shape[2:]}, stride {stride}, padding {padding}, groups {groups}")
-    if algorithm == "auto":
-        algorithm = _auto_algorithm(x_shape, w_shape, stride, padding, groups, applies)
-    if algorithm == "winograd":
-        return WinogradConv2d.apply(x, w, b, padding, relu=relu)
-    if algorithm == "pointwise":
-        y = PointwiseConv2d.apply(x, w, b, stride, padding)
-    elif algorithm == "direct":
-        y = DirectConv2d.apply(x, w, b, stride, padding, groups)
-    elif groups == 1:
-        y = Conv2d.apply(x, w, b, stride, padding)
-    else:
-        c, o = x_shape[1] // groups, w_shape[0] // groups
-        y = concatenate([Conv2d.apply(x[:, g * c:(g + 1) * c], w[g * o:(g + 1) * o],
-                                      None if b is None else b[g * o:(g + 1) * o], stride, padding)
-                         for g in range(groups)], axis=1)
+
+
+def _then_relu(y, relu):
+    """relu(y), in place when no gradient is recorded (y is a fresh array nothing else holds)."""
     if not relu:
         return y
     if y.requires_grad:
         from .activation import relu as relu_op
 
         return relu_op(y)
-    np.maximum(y.data, 0, out=y.data)   # a fresh array nothing else holds
+    np.maximum(y.data, 0, out=y.data)
     return y
+
+
+def _im2col(x, w, b, stride, padding, groups, relu):
+    if groups == 1:
+        return _then_relu(Conv2d.apply(x, w, b, stride, padding), relu)
+    from .shape import concatenate
+
+    c, o = x.shape[1] // groups, w.shape[0] // groups   # one im2col convolution per group
+    y = concatenate([Conv2d.apply(x[:, g * c:(g + 1) * c], w[g * o:(g + 1) * o],
+                                  None if b is None else b[g * o:(g + 1) * o], stride, padding)
+                     for g in range(groups)], axis=1)
+    return _then_relu(y, relu)
+
+
+def _winograd(x, w, b, stride, padding, groups, relu):
+    from .winograd import WinogradConv2d
+
+    return WinogradConv2d.apply(x, w, b, padding, relu=relu)    # the ReLU in its output pass
+
+
+def _direct(x, w, b, stride, padding, groups, relu):
+    from .direct import DirectConv2d
+
+    return _then_relu(for_layout(DirectConv2d, x).apply(x, w, b, stride, padding, groups), relu)
+
+
+def _pointwise(x, w, b, stride, padding, groups, relu):
+    from .direct import PointwiseConv2d
+
+    return _then_relu(for_layout(PointwiseConv2d, x).apply(x, w, b, stride, padding), relu)
+
+
+#: conv2d's algorithms by the name :func:`minigrad.dispatch.conv2d_algorithm` returns.
+ALGORITHMS = {"im2col": _im2col, "winograd": _winograd, "direct": _direct, "pointwise": _pointwise}
 
 
 def conv2d_max_pool2x2(x, w, b=None, stride=1, padding=0, groups=1, relu=False):
     """``max_pool2d(conv2d(x, w, b, stride, padding, groups, relu=relu), 2)`` for evaluation
-    without gradients (``Conv2d.forward_batch_norm`` uses it): where conv2d would pick
+    without gradients (``nn.fused.ConvBatchNormReLUMaxPool2d`` uses it): where conv2d would pick
     Winograd, one pass does it all (:func:`~minigrad.ops.winograd.winograd_conv2d_max_pool`),
     and so does the direct kernel at stride 1 (a network's first layer); elsewhere the two ops
     run one after the other."""
@@ -281,42 +275,17 @@ def conv2d_max_pool2x2(x, w, b=None, stride=1, padding=0, groups=1, relu=False):
     from ..kernels.direct import direct_conv2d_forward
     from ..tensor import Tensor
     from .pool import max_pool2d
-    from .winograd import winograd_applies, winograd_conv2d_max_pool
+    from .winograd import winograd_conv2d_max_pool
 
     tensors = [t for t in (x, w, b) if isinstance(t, Tensor)]
     if is_grad_enabled() and any(t.requires_grad for t in tensors):
         raise RuntimeError("conv2d_max_pool2x2 has no backward: call it under minigrad.no_grad()")
-    x_shape, w_shape = tuple(x.shape), tuple(w.shape)
-    applies = groups == 1 and winograd_applies(w_shape, stride, padding)
-    algorithm = _auto_algorithm(x_shape, w_shape, stride, padding, groups, applies)
+    algorithm = conv2d_algorithm(x.shape, w.shape, stride, padding, groups)
     arrays = [t.data if isinstance(t, Tensor) else t for t in (x, w, b)]
     if algorithm == "winograd":
         return Tensor(winograd_conv2d_max_pool(*arrays, padding, relu), _copy=False)
     if algorithm == "direct" and stride in (1, (1, 1), [1, 1]):
         _check_conv_inputs(*arrays, groups)
-        _, pad_h, pad_w, _, _ = conv2d_geometry(x_shape, w_shape, 1, padding)
+        _, pad_h, pad_w, _, _ = conv2d_geometry(x.shape, w.shape, 1, padding)
         return Tensor(direct_conv2d_forward(*arrays, 1, pad_h, pad_w, relu, pool=True), _copy=False)
     return max_pool2d(conv2d(x, w, b, stride, padding, groups, relu=relu), 2)
-
-
-def _auto_algorithm(x_shape, w_shape, stride, padding, groups, winograd_applies):
-    """The algorithm ``conv2d(algorithm="auto")`` uses for these shapes (see conv2d)."""
-    if len(x_shape) != 4 or len(w_shape) != 4:
-        return "im2col"       # a bad shape: Conv2d's checks say why
-    one_stride = stride if isinstance(stride, (int, np.integer)) else (stride[0] if stride[0] == stride[1] else None)
-    if groups == 1 and w_shape[2:] == (1, 1) and padding in (0, (0, 0), [0, 0], "valid", "same"):
-        return "pointwise"
-    if winograd_applies and _winograd_pays(x_shape):
-        return "winograd"
-    if one_stride is not None and w_shape[1] * (w_shape[0] // groups) <= DIRECT_MAX_CHANNEL_PRODUCT:
-        return "direct"
-    return "im2col"
-
-
-def _winograd_pays(x_shape):
-    """Enough input channels and 2x2 tiles for Winograd to beat im2col (see the constants);
-    the tiles are counted over the input, whose size 'same' padding keeps."""
-    if len(x_shape) != 4:
-        return False          # a bad shape: Conv2d's checks say why
-    N, C, H, W = x_shape
-    return C >= WINOGRAD_MIN_CHANNELS and N * H * W / 4 >= WINOGRAD_MIN_TILES

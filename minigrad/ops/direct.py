@@ -12,16 +12,14 @@ spatial extent: C*O), it costs 9*C + C*O -- about 8x less for 64 channels.
   matrix product cost more than the arithmetic.  Memory speed sets its pace.
 * :class:`PointwiseConv2d` (a 1x1 kernel, no padding): a matrix product per image,
   ``y[n] = W @ x[n]`` with x[n] seen as (C, H*W).  Unlike im2col it needs no copy of the
-  input and gives NCHW directly; a stride s just samples every s-th pixel first.  On a
-  channel-major x (``ops/layout.py``) it is one product for the whole batch, and the
-  depthwise 3x3 kernel keeps that layout too.
+  input and gives NCHW directly; a stride s just samples every s-th pixel first.  (On a
+  channel-major x, ``ops/layout.py``'s twins make it one product for the whole batch.)
 """
 import numpy as np
 
 from .._args import shape_text
 from ..autograd import Function
 from .conv import _check_conv_inputs, conv2d_geometry
-from .layout import from_planes, is_channel_major, planes
 
 
 class DirectConv2d(Function):
@@ -39,7 +37,6 @@ class DirectConv2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, groups):
-        from ..kernels import depthwise
         from ..kernels.direct import direct_conv2d_forward
 
         _check_conv_inputs(x, w, b, groups)
@@ -47,11 +44,7 @@ class DirectConv2d(Function):
         if sh != sw:
             raise ValueError(f"conv2d: the direct kernel needs one stride for both axes, got {stride}")
         ctx.geometry, ctx.has_bias = (sh, pad_h, pad_w), b is not None
-        # A channel-major x stays so through the depthwise 3x3 kernel; elsewhere it is copied to NCHW.
-        ctx.channel_major = is_channel_major(x) and depthwise.handles(w.shape, sh, pad_h, pad_w)
         ctx.save_for_backward(x, w)
-        if ctx.channel_major:
-            return from_planes(direct_conv2d_forward(planes(x), w, b, sh, pad_h, pad_w, channel_major=True))
         return direct_conv2d_forward(x, w, b, sh, pad_h, pad_w)
 
     @staticmethod
@@ -61,11 +54,7 @@ class DirectConv2d(Function):
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx, gw = (None, None)
-        if ctx.channel_major and (need_x or need_w):
-            gx, gw = direct_conv2d_backward(planes(gy), planes(x), w, *ctx.geometry, need_x=need_x, need_w=need_w,
-                                            channel_major=True)
-            gx = None if gx is None else from_planes(gx)
-        elif need_x or need_w:
+        if need_x or need_w:
             gx, gw = direct_conv2d_backward(gy, x, w, *ctx.geometry, need_x=need_x, need_w=need_w)
         gb = gy.sum(axis=(0, 2, 3)) if need_b and ctx.has_bias else None
         return gx, gw, gb, None, None, None
@@ -78,8 +67,7 @@ def direct_conv2d(x, w, b=None, stride=1, padding=0, groups=1):
 
 
 class PointwiseConv2d(Function):
-    """A 1x1 convolution without padding, as one matrix product per image, or one for the whole
-    batch when x is channel-major (``ops/layout.py``; y is channel-major then too).
+    """A 1x1 convolution without padding, as one matrix product per image.
 
     Shapes: x (N, C, H, W), w (O, C, 1, 1), b (O,) or None -> y (N, O, OH, OW), OH = (H - 1) // sh + 1.
     With xs = x[:, :, ::sh, ::sw] seen as (N, C, L) and W2 = w as (O, C):
@@ -87,8 +75,6 @@ class PointwiseConv2d(Function):
     Forward:   y[n] = W2 @ xs[n] + b
     Gradients: dxs[n] = W2^T @ gy[n]   (dx is dxs at the sampled pixels, 0 elsewhere)
                dW2 = sum_n gy[n] @ xs[n]^T,   db = gy summed over (N, OH, OW)
-    Channel-major, xs is seen as (C, N*L) and each line is one product: y = W2 @ xs,
-    dxs = W2^T @ gy, dW2 = gy @ xs^T.
     """
 
     @staticmethod
@@ -102,44 +88,36 @@ class PointwiseConv2d(Function):
         O = w.shape[0]
         w2 = w.reshape(O, C)
         ctx.stride, ctx.x_shape, ctx.has_bias = (sh, sw), x.shape, b is not None
-        ctx.channel_major = cm = is_channel_major(x)
         xs = x[:, :, ::sh, ::sw] if (sh, sw) != (1, 1) else x
-        if cm:                                      # one GEMM for the batch: (O, C) @ (C, N*OH*OW)
-            xs = planes(xs).reshape(C, N * OH * OW)
-            y = w2 @ xs
-        else:                                       # N GEMMs, each (O, C) @ (C, L): NCHW at once
-            xs = np.ascontiguousarray(xs).reshape(N, C, OH * OW)
-            y = np.matmul(w2, xs)
+        xs = np.ascontiguousarray(xs).reshape(N, C, OH * OW)
+        y = np.matmul(w2, xs)                       # N GEMMs, each (O, C) @ (C, L): NCHW at once
         if b is not None:
-            y += b[:, None]                         # O is the second-last axis either way
+            y += b[:, None]
         ctx.save_for_backward(xs if ctx.needs_input_grad[1] else None, w2)
-        return from_planes(y.reshape(O, N, OH, OW)) if cm else y.reshape(N, O, OH, OW)
+        return y.reshape(N, O, OH, OW)
 
     @staticmethod
     def backward(ctx, gy):
         xs, w2 = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        (sh, sw), (N, C, H, W), cm = ctx.stride, ctx.x_shape, ctx.channel_major
+        (sh, sw), (N, C, H, W) = ctx.stride, ctx.x_shape
         O, (OH, OW) = w2.shape[0], gy.shape[2:]
-        # gy as xs is laid out: (O, N*L) channel-major, else (N, O, L)
-        g = planes(gy).reshape(O, N * OH * OW) if cm else np.ascontiguousarray(gy).reshape(N, O, OH * OW)
+        g = np.ascontiguousarray(gy).reshape(N, O, OH * OW)
         gx = gw = gb = None
         if need_x:
-            gxs = from_planes((w2.T @ g).reshape(C, N, OH, OW)) if cm else np.matmul(w2.T, g).reshape(N, C, OH, OW)
+            gxs = np.matmul(w2.T, g).reshape(N, C, OH, OW)
             if (sh, sw) == (1, 1):
                 gx = gxs
             else:                                    # the sampled pixels get it, the others 0
-                gx = from_planes(np.zeros((C, N, H, W), gy.dtype)) if cm else np.zeros((N, C, H, W), gy.dtype)
+                gx = np.zeros((N, C, H, W), gy.dtype)
                 gx[:, :, ::sh, ::sw] = gxs
-        if need_w and cm:
-            gw = (g @ xs.T).reshape(O, C, 1, 1)
-        elif need_w:
+        if need_w:
             gw = np.zeros((O, C), gy.dtype)
             for n in range(N):                       # accumulate: no (N, O, C) temporary
                 gw += g[n] @ xs[n].T
             gw = gw.reshape(O, C, 1, 1)
         if need_b and ctx.has_bias:
-            gb = g.sum(axis=1) if cm else g.sum(axis=(0, 2))
+            gb = g.sum(axis=(0, 2))
         return gx, gw, gb, None, None
 
 

@@ -13,6 +13,7 @@ A conv block that ends in a 2x2 max-pool and dropout can run both as one op,
 one pass each way, one byte per pooled value kept for backward.
 """
 from ..autograd import Function
+from ..dispatch import kernel
 from ..random import default_generator
 from .pool import _window, max_pool2d
 
@@ -28,7 +29,8 @@ class Dropout(Function):
 
     @staticmethod
     def forward(ctx, x, p, generator):
-        from ..kernels.dropout import draw_seed, dropout_forward
+        from ..kernels.dropout import draw_seed
+        dropout_forward = kernel("dropout", "dropout_forward")
 
         y, keep = dropout_forward(x, p, draw_seed(generator))
         ctx.save_for_backward(keep)
@@ -37,7 +39,7 @@ class Dropout(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        from ..kernels.dropout import dropout_backward
+        dropout_backward = kernel("dropout", "dropout_backward")
 
         (keep,) = ctx.saved_tensors
         return dropout_backward(gy, keep, ctx.p), None, None
@@ -70,7 +72,8 @@ class MaxPool2x2Dropout(Function):
 
     @staticmethod
     def forward(ctx, x, p, generator):
-        from ..kernels.dropout import draw_seed, max_pool2x2_dropout_forward
+        from ..kernels.dropout import draw_seed
+        max_pool2x2_dropout_forward = kernel("dropout", "max_pool2x2_dropout_forward")
 
         y, code = max_pool2x2_dropout_forward(x, p, draw_seed(generator))
         ctx.save_for_backward(code)
@@ -79,7 +82,7 @@ class MaxPool2x2Dropout(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        from ..kernels.dropout import max_pool2x2_dropout_backward
+        max_pool2x2_dropout_backward = kernel("dropout", "max_pool2x2_dropout_backward")
 
         (code,) = ctx.saved_tensors
         return max_pool2x2_dropout_backward(gy, code, ctx.x_shape, ctx.p), None, None

@@ -20,8 +20,8 @@ import numpy as np
 
 from .._args import shape_text
 from ..autograd import Function
+from ..dispatch import for_layout, kernel
 from ..tensor import Tensor
-from .layout import from_planes, is_channel_major, planes
 
 
 def _as_array(a):
@@ -29,22 +29,11 @@ def _as_array(a):
     return a.data if isinstance(a, Tensor) else a
 
 
-def _view3(x, channel_major=False):
-    """x as the kernels' (A, C, L), statistics per channel over A*L values: (N, C, H*W), or for a
-    channel-major x (``ops/layout.py``), (1, C, N*H*W), each channel one contiguous row."""
+def _view3(x):
+    """x as the kernels' (N, C, L): statistics per channel over N*L values."""
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected x (N, C), (N, C, L) or (N, C, H, W), got x {shape_text(x)}")
-    if channel_major:
-        return planes(x).reshape(1, x.shape[1], x.size // x.shape[1])
     return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))
-
-
-def _unview3(y3, shape, channel_major):
-    """The inverse of :func:`_view3`: y3 back to ``shape``, in the layout it was viewed from."""
-    if channel_major:
-        N, C, H, W = shape
-        return from_planes(y3.reshape(C, N, H, W))
-    return y3.reshape(shape)
 
 
 def _check_per_channel(x, **arrays):
@@ -71,10 +60,10 @@ class BatchNorm(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean=None, running_var=None, momentum=0.1, eps=1e-5, relu=False):
-        from ..kernels.norm import batch_norm_forward_train
+        batch_norm_forward_train = kernel("norm", "batch_norm_forward_train")
 
-        ctx.channel_major, ctx.shape = is_channel_major(x), x.shape
-        x3 = _view3(x, ctx.channel_major)
+        ctx.shape = x.shape
+        x3 = _view3(x)
         _check_per_channel(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
         M = x3.shape[0] * x3.shape[2]
         if M < 2:
@@ -91,16 +80,16 @@ class BatchNorm(Function):
             var = (1.0 / np.square(invstd.astype(np.float64)) - eps) * (M / (M - 1))
             running_var[...] = (1 - m) * running_var + m * var
         ctx.save_for_backward(x3, mean, invstd, weight, y3 if relu else None)
-        return _unview3(y3, x.shape, ctx.channel_major)
+        return y3.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, gy):
-        from ..kernels.norm import batch_norm_backward
+        batch_norm_backward = kernel("norm", "batch_norm_backward")
 
         x3, mean, invstd, weight, y3 = ctx.saved_tensors
-        gx3, gw, gb = batch_norm_backward(_view3(gy, ctx.channel_major), x3, mean, invstd, weight, y3)
+        gx3, gw, gb = batch_norm_backward(_view3(gy), x3, mean, invstd, weight, y3)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        return (_unview3(gx3, ctx.shape, ctx.channel_major) if need_x else None,
+        return (gx3.reshape(ctx.shape) if need_x else None,
                 gw if need_w else None,
                 gb if need_b else None)
 
@@ -132,12 +121,12 @@ class BatchNormEval(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean=None, running_var=None, eps=1e-5, relu=False):
-        from ..kernels.norm import batch_norm_forward_eval
+        batch_norm_forward_eval = kernel("norm", "batch_norm_forward_eval")
 
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
-        ctx.channel_major, ctx.shape = is_channel_major(x), x.shape
-        x3 = _view3(x, ctx.channel_major)
+        ctx.shape = x.shape
+        x3 = _view3(x)
         _check_per_channel(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
         y3 = batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps, relu)
         # Copies (C values each): the running statistics may change in place before backward.
@@ -147,18 +136,18 @@ class BatchNormEval(Function):
         need_w = ctx.needs_input_grad[1]
         ctx.save_for_backward(x3 if need_w else None, running_mean.astype(x.dtype) if need_w else None,
                               invstd.astype(x.dtype) if need_w else None, y3 if relu else None)
-        return _unview3(y3, x.shape, ctx.channel_major)
+        return y3.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, gy):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gy3 = _view3(gy, ctx.channel_major)
+        gy3 = _view3(gy)
         y3 = ctx.saved_tensors[3]
         if y3 is not None:  # fused with a ReLU: no gradient where it cut the output to 0
             gy3 = gy3 * (y3 > 0)
         gx = gw = gb = None
         if need_x:
-            gx = _unview3(gy3 * ctx.scale[:, None], ctx.shape, ctx.channel_major)
+            gx = (gy3 * ctx.scale[:, None]).reshape(ctx.shape)
         if need_w:
             x3, mean, invstd, _ = ctx.saved_tensors
             gw = np.einsum("ncl,ncl->c", gy3, x3 - mean[:, None]) * invstd
@@ -189,9 +178,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     """
     running_mean, running_var = _as_array(running_mean), _as_array(running_var)
     if training:
-        return BatchNorm.apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
+        return for_layout(BatchNorm, x).apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
                                momentum=momentum, eps=eps)
-    return BatchNormEval.apply(x, weight, bias, running_mean=running_mean, running_var=running_var, eps=eps)
+    return for_layout(BatchNormEval, x).apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
+                                              eps=eps)
 
 
 def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -199,6 +189,7 @@ def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, traini
     (:class:`BatchNormReLU` in training, :class:`BatchNormReLUEval` in evaluation)."""
     running_mean, running_var = _as_array(running_mean), _as_array(running_var)
     if training:
-        return BatchNormReLU.apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
+        return for_layout(BatchNormReLU, x).apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
                                    momentum=momentum, eps=eps)
-    return BatchNormReLUEval.apply(x, weight, bias, running_mean=running_mean, running_var=running_var, eps=eps)
+    return for_layout(BatchNormReLUEval, x).apply(x, weight, bias, running_mean=running_mean,
+                                                  running_var=running_var, eps=eps)

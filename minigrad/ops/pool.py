@@ -14,7 +14,7 @@ import numpy as np
 
 from .._args import pair, shape_text
 from ..autograd import Function
-from .layout import from_planes, is_channel_major, planes
+from ..dispatch import for_layout, kernel
 
 
 def _size(op, value, name):
@@ -58,26 +58,21 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding=0):
-        from ..kernels.pool import max_pool2d_forward
+        max_pool2d_forward = kernel("pool", "max_pool2d_forward")
 
         k, s, p = _window("max_pool2d", x, kernel_size, stride, padding)
-        ctx.channel_major = is_channel_major(x)
-        # The kernels pool plane by plane, in whatever order the planes lie: a channel-major x
-        # goes in as its (C, N, H, W) planes and comes out the same way.
-        xs = planes(x) if ctx.channel_major else x
-        y, argmax = max_pool2d_forward(xs, k, s, p)
+        y, argmax = max_pool2d_forward(x, k, s, p)
         ctx.save_for_backward(argmax)
-        ctx.x_shape, ctx.k, ctx.stride, ctx.padding = xs.shape, k, s, p
-        return from_planes(y) if ctx.channel_major else y
+        ctx.x_shape, ctx.k, ctx.stride, ctx.padding = x.shape, k, s, p
+        return y
 
     @staticmethod
     def backward(ctx, gy):
-        from ..kernels.pool import max_pool2d_backward
+        max_pool2d_backward = kernel("pool", "max_pool2d_backward")
 
         (argmax,) = ctx.saved_tensors
-        cm = ctx.channel_major
-        gx = max_pool2d_backward(planes(gy) if cm else gy, argmax, ctx.x_shape, ctx.k, ctx.stride, ctx.padding)
-        return (from_planes(gx) if cm else gx), None, None, None
+        gx = max_pool2d_backward(gy, argmax, ctx.x_shape, ctx.k, ctx.stride, ctx.padding)
+        return gx, None, None, None
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
@@ -86,7 +81,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     x (N, C, H, W) -> (N, C, (H + 2p - k) // stride + 1, (W + 2p - k) // stride + 1), with
     implicit -inf padding p <= k / 2 (e.g. ResNet's stem: kernel 3, stride 2, padding 1).
     """
-    return MaxPool2d.apply(x, kernel_size, stride, padding)
+    return for_layout(MaxPool2d, x).apply(x, kernel_size, stride, padding)
 
 
 class AvgPool2d(Function):
@@ -101,7 +96,7 @@ class AvgPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding=0, count_include_pad=True):
-        from ..kernels.pool import avg_pool2d_forward
+        avg_pool2d_forward = kernel("pool", "avg_pool2d_forward")
 
         k, s, p = _window("avg_pool2d", x, kernel_size, stride, padding)
         ctx.x_shape, ctx.k, ctx.stride, ctx.padding = x.shape, k, s, p
@@ -110,7 +105,7 @@ class AvgPool2d(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        from ..kernels.pool import avg_pool2d_backward
+        avg_pool2d_backward = kernel("pool", "avg_pool2d_backward")
 
         gx = avg_pool2d_backward(gy, ctx.x_shape, ctx.k, ctx.stride, ctx.padding, ctx.count_include_pad)
         return gx, None, None, None, None
@@ -161,7 +156,7 @@ class AdaptiveAvgPool2d(Function):
         if x.shape[2] < 1 or x.shape[3] < 1:
             raise ValueError(f"adaptive_avg_pool2d: the input plane is empty (x {shape_text(x)})")
         OH, OW = _output_size(x, output_size)
-        ctx.x_shape, ctx.out, ctx.channel_major = x.shape, (OH, OW), is_channel_major(x)
+        ctx.x_shape, ctx.out = x.shape, (OH, OW)
         if (OH, OW) == (1, 1):
             # Global average pooling (every classifier head): one reduction, no bins.
             return x.mean(axis=(2, 3), keepdims=True)
@@ -177,8 +172,7 @@ class AdaptiveAvgPool2d(Function):
         N, C, H, W = ctx.x_shape
         OH, OW = ctx.out
         if (OH, OW) == (1, 1):
-            # laid out as x was, so that the layers before receive the layout they work in
-            gx = from_planes(np.empty((C, N, H, W), gy.dtype)) if ctx.channel_major else np.empty(ctx.x_shape, gy.dtype)
+            gx = np.empty(ctx.x_shape, gy.dtype)
             gx[...] = gy / gy.dtype.type(H * W)          # broadcast over the plane; stays gy's dtype
             return gx, None
         gx = np.zeros(ctx.x_shape, gy.dtype)
@@ -194,4 +188,4 @@ def adaptive_avg_pool2d(x, output_size):
     x (N, C, H, W) -> (N, C, OH, OW) for output_size OH (square) or (OH, OW); None keeps
     that input size.  output_size=1 is global average pooling.
     """
-    return AdaptiveAvgPool2d.apply(x, output_size)
+    return for_layout(AdaptiveAvgPool2d, x).apply(x, output_size)

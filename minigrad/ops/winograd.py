@@ -3,7 +3,8 @@ doing 4/9 of im2col's work), F(4x4, 3x3) (36 GEMMs, 1/4 of it) and F(2x2, 5x5) (
 36/100 of it).
 
 The algorithms and their transforms are in ``minigrad/kernels/winograd.py`` (F(2x2, 3x3))
-and ``winograd6.py`` (the two with 6x6 tiles); :func:`transforms_for` picks one.  With K
+and ``winograd6.py`` (the two with 6x6 tiles); :func:`minigrad.dispatch.winograd_transforms`
+picks one.  With K
 = 16 or 36 transformed positions per tile, per chunk of images (the same chunks as the
 im2col path, so the same memory bound):
 
@@ -21,39 +22,9 @@ from x rather than kept from forward.
 """
 import numpy as np
 
+from .. import dispatch
 from ..autograd import Function
 from .conv import _check_conv_inputs, conv2d_geometry, image_chunks
-
-
-def winograd_applies(w_shape, stride, padding):
-    """True when a convolution can use Winograd: a 3x3 or 5x5 kernel, stride 1, the same
-    padding on both axes."""
-    if tuple(w_shape[2:]) not in ((3, 3), (5, 5)) or stride not in (1, (1, 1), [1, 1]):
-        return False
-    if isinstance(padding, str):
-        return padding in ("same", "valid")
-    pads = (padding, padding) if np.isscalar(padding) else tuple(padding)
-    return len(pads) == 2 and pads[0] == pads[1]
-
-
-#: F(4x4, 3x3) runs where it needs at most this share of F(2x2, 3x3)'s multiplications.  Its
-#: GEMMs are a quarter as wide and its transforms do more per value, so the count alone
-#: misleads: measured forward + backward at batch 64 (bench_winograd.py), 20x20 and 24x24
-#: outputs (share 0.56) 1.3x faster than F(2x2, 3x3), 10x10 (0.81) 0.93x, 6x6 (1.0) 0.99x.
-F4X4_MAX_SHARE = 0.75
-
-
-def transforms_for(w_shape, OH, OW):
-    """The Winograd algorithm for r x r filters and an OH x OW output: F(2x2, 5x5) for 5x5;
-    for 3x3, F(4x4, 3x3) where its 4x4 tiles (36 multiplications each) cover the output
-    with few enough multiplications against F(2x2, 3x3)'s 2x2 tiles (16 each), else F(2x2, 3x3)."""
-    from ..kernels.winograd import F2x2_3x3
-    from ..kernels.winograd6 import F2x2_5x5, F4x4_3x3
-
-    if w_shape[2] == 5:
-        return F2x2_5x5
-    share = (F4x4_3x3.K * np.prod(F4x4_3x3.tile_counts(OH, OW))) / (F2x2_3x3.K * np.prod(F2x2_3x3.tile_counts(OH, OW)))
-    return F4x4_3x3 if share <= F4X4_MAX_SHARE else F2x2_3x3
 
 
 class WinogradConv2d(Function):
@@ -101,7 +72,7 @@ def _forward(x, w, b, padding, relu, pool):
 
     _check_conv_inputs(x, w, b)
     _, pad, _, OH, OW = conv2d_geometry(x.shape, w.shape, 1, padding)
-    K = transforms_for(w.shape, OH, OW)
+    K = dispatch.winograd_transforms(w.shape, OH, OW)
     (N, C), O = x.shape[:2], w.shape[0]
     TH, TW = K.tile_counts(OH, OW)
     x = np.ascontiguousarray(x)
