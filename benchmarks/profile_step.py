@@ -1,14 +1,14 @@
-"""Where a training step's time goes: cProfile over a few steps, grouped by function.
+"""Where a training step's time goes, op by op: minigrad's profiler over a few steps.
 
-    python benchmarks/profile_step.py [--model cnn|dnn|fast|xception] [--batch 64] [--steps 10] [--top 18]
+    python benchmarks/profile_step.py [--model cnn|dnn|fast|xception] [--batch 64] [--steps 10] [--top 25]
+                                      [--trace trace.json]
 
-A matrix product written ``a @ b`` is not a Python call, so its time shows in the
-function that wrote it (the convolution's ``forward``/``backward``); the numba
-kernels show under their own names.  Percentages are of the profiled steps' total.
+The steps are first timed without the profiler (the wall time per step, best of the steps),
+then run again under :mod:`minigrad.profiler`, whose table gives every op's forward and backward
+and the optimiser's step: calls, time, share, FLOPs, bytes, and rates against this machine's
+measured matrix-multiply peak and copy bandwidth.  ``--trace`` also writes the Chrome trace.
 """
 import argparse
-import cProfile
-import pstats
 import sys
 import time
 from pathlib import Path
@@ -22,29 +22,33 @@ def main(argv=None):
     parser.add_argument("--model", choices=("cnn", "dnn", "fast", "xception"), default="cnn")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--top", type=int, default=18)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--trace", help="also write the Chrome trace-event JSON here")
     args = parser.parse_args(argv)
 
+    from minigrad import profiler
     from suite import step_function
 
     step = step_function(args.model, args.batch, "minigrad", train=True)
     for _ in range(2):  # compile and warm up
         step()
-    profile = cProfile.Profile()
-    start = time.perf_counter()
-    profile.enable()
+    plain = []
     for _ in range(args.steps):
+        tic = time.perf_counter()
         step()
-    profile.disable()
-    wall = time.perf_counter() - start
-    stats = pstats.Stats(profile).stats  # {(file, line, name): (calls, ncalls, tottime, cumtime, callers)}
-    total = sum(v[2] for v in stats.values())
-    print(f"{args.model} training step, batch {args.batch}: {args.steps} steps in {wall:.2f} s "
-          f"({args.batch * args.steps / wall:.0f} images/s under the profiler)\n")
-    print(f"{'function':<58}{'calls':>7}{'seconds':>9}{'share':>7}")
-    for (file, line, name), (_, calls, tottime, _, _) in sorted(stats.items(), key=lambda kv: -kv[1][2])[:args.top]:
-        where = f"{Path(file).parent.name}/{Path(file).name}:{line}({name})" if line else name
-        print(f"{where[-58:]:<58}{calls:>7}{tottime:>9.3f}{tottime / total:>7.1%}")
+        plain.append(time.perf_counter() - tic)
+    with profiler.profile() as prof:
+        for _ in range(args.steps):
+            step()
+    best, mean = min(plain), sum(plain) / len(plain)
+    print(f"{args.model} training step, batch {args.batch}: without the profiler {best * 1e3:.1f} ms "
+          f"(best of {args.steps}; mean {mean * 1e3:.1f} ms, {args.batch / mean:.0f} images/s); "
+          f"under it {prof.wall / args.steps * 1e3:.1f} ms a step, its ops {prof.total() / args.steps * 1e3:.1f} ms "
+          f"({prof.total() / args.steps / best:.0%} of the best plain step)\n")
+    print(prof.table(sort_by="total", limit=args.top))
+    if args.trace:
+        prof.export_chrome_trace(args.trace)
+        print(f"trace: {args.trace}")
 
 
 if __name__ == "__main__":

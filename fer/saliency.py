@@ -38,6 +38,9 @@ def build_parser():
     parser.add_argument("--baseline", type=float, default=0.0,
                         help="integrated-gradients baseline grey value in [0, 1] (default 0: black)")
     parser.add_argument("--sanity", action="store_true", help="also run the sanity checks and print their numbers")
+    parser.add_argument("--cascade", action="store_true",
+                        help="with --sanity: also the cascading randomisation (maps once per layer with "
+                             "parameters, re-drawn from the top; cascade.png)")
     parser.add_argument("--sanity-images", type=int, default=70, metavar="N",
                         help="images the sanity checks use (default 70, balanced over the classes)")
     parser.add_argument("--out", help="folder for the PNGs (default RUN/saliency)")
@@ -130,17 +133,22 @@ def run_sanity(args, model, dataset, split, methods, out):
     index = balanced_indices(dataset.labels, per_class, seed=0)[:args.sanity_images]
     masks = None if dataset.masks is None else dataset.masks[index]
     print(f"sanity checks on {len(index)} {split} images"
-          + ("" if masks is not None else " (no cue masks: real data, so check 3 is skipped)"))
+          + ("" if masks is not None else " (no cue masks: real data, so check 3 is skipped)")
+          + "; the randomisation checks compare only the pixels the model sees (a map non-zero there for "
+            "some image under either model), not a crop's border")
     results = {}
     for method in methods:
         try:
             results.update(run_checks(model, dataset.images[index], masks, (method,),
-                                      options={method: method_options(args, method)}))
+                                      options={method: method_options(args, method)}, cascade=args.cascade))
         except ValueError as error:
             print(f"{method}: skipped ({error})")
     write_json(out / "sanity.json", as_json(results))
     if results:
         plots.deletion_figure([found["deletion"] for found in results.values()], out / "deletion.png")
+        if args.cascade:
+            plots.cascade_figure([found["cascade"] for found in results.values()], out / "cascade.png")
+            print(f"cascade: {out / 'cascade.png'}")
     print(f"sanity: {out / 'sanity.json'}, {out / 'deletion.png'}")
     return results
 

@@ -137,6 +137,9 @@ def build_parser():
     parser.add_argument("--resume", metavar="RUN",
                         help="continue the run in folder RUN from its last.npz (only --epochs, "
                              "--max-minutes and --threads may change)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile N training steps of the first epoch op by op: print the table, write "
+                             "profile.txt and trace.json (Chrome trace, for Perfetto) into the run folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (log files)")
     return parser
 
@@ -208,7 +211,7 @@ def data_info(splits, settings):
             "test": 0 if splits.test is None else len(splits.test)}
 
 
-def train_one(settings, splits, run_dir, resume, progress, command, group):
+def train_one(settings, splits, run_dir, resume, progress, command, group, profile_steps=0):
     """Train (or resume) one run on ``group`` (:mod:`fer.training.distributed`); returns its metrics dict."""
     from .training.pace import trade_width_for_epochs
     from .training.trainer import Trainer
@@ -216,7 +219,7 @@ def train_one(settings, splits, run_dir, resume, progress, command, group):
     try:
         if not resume:  # --min-epochs on a slow day: a narrower network (fer.training.pace)
             settings.update(group.from_root(lambda: trade_width_for_epochs(settings, splits)))
-        trainer = Trainer(settings, splits, run_dir, progress=progress, group=group)
+        trainer = Trainer(settings, splits, run_dir, progress=progress, group=group, profile_steps=profile_steps)
     except ValueError as error:  # a bad --model-config, or an impossible setting
         usage = UsageError(str(error))
         usage.collective = True  # every rank builds the same Trainer, so every rank stops here
@@ -292,7 +295,7 @@ def train_all(args, argv, group):
     for number, (settings, run_dir) in enumerate(plans):
         try:
             metrics = train_one(settings, splits, run_dir, bool(args.resume), progress,
-                                launcher + shlex.join(["python", "-m", "fer.train", *argv]), group)
+                                launcher + shlex.join(["python", "-m", "fer.train", *argv]), group, args.profile)
             results.append(((settings, run_dir), metrics))
         except TrainingInterrupted as stop:
             skipped = [s["model"] for s, _ in plans[number + 1:]]

@@ -76,8 +76,8 @@ def test_the_html_holds_every_section_and_every_image_inline(study):
     for title in SECTIONS:
         assert f"<h2>{title}</h2>" in page, title
     pngs = produced_pngs(folder)
-    # curves and confusion matrix of both models, 2 saliency maps + deletion curves, 3 filter figures
-    assert len(pngs) == 10
+    # curves, health and confusion matrix of both models, 2 saliency maps + deletion curves, 3 filter figures
+    assert len(pngs) == 12
     # each figure once, at the size it was drawn: none shrunk below what its labels were drawn for
     assert sorted(image.size for image in embedded_images(page)) == sorted(shown_size(p) for p in pngs)
     assert not re.search(r'(src|href)="(?!data:)', page) and "<script" not in page and "<link" not in page

@@ -277,3 +277,56 @@ def test_help_imports_no_engine(imported_after, one_thread_env):
                                cwd=ROOT, env=one_thread_env, timeout=60)
         assert shown.returncode == 0 and shown.stdout.startswith(f"usage: python -m {module}")
         assert listed in shown.stdout
+
+
+# ------------------------------------------- comparing only what the model sees
+def cropped_cnn(seed):
+    """A small CNN behind a 40x40 centre crop of 48x48 faces: 704 border pixels it never sees."""
+    from fer.models.networks import CentreCrop
+
+    minigrad.manual_seed(seed)
+    return nn.Sequential(CentreCrop(40), nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(4 * 20 * 20, 7))
+
+
+def test_the_border_of_a_crop_no_longer_counts():
+    model = cropped_cnn(0)
+    images = np.random.default_rng(0).random((3, 1, 48, 48), dtype=np.float32)
+    result = sanity.randomization_check(model, images, "vanilla", seed=0)
+    assert (result.visible, result.pixels) == (40 * 40, 48 * 48)
+    assert "over the 1600 of 2304 pixels the model sees" in result.summary()
+    # the same numbers by hand, on the crop alone; the border's shared zeros would inflate them
+    maps = sanity.saliency_maps(model, images, "vanilla")
+    target = model.eval()(minigrad.Tensor(images)).data.argmax(axis=1)
+    twin = sanity.saliency_maps(sanity.randomized_copy(model, 0), images, "vanilla", target=target)
+    assert (maps[:, :4] == 0).all() and (twin[:, :, -4:] == 0).all()
+    crop = np.s_[4:44, 4:44]
+    by_hand = [sanity.spearman(a[crop], b[crop]) for a, b in zip(maps, twin)]
+    np.testing.assert_allclose(result.per_image, by_hand)
+    whole = np.mean([sanity.spearman(a, b) for a, b in zip(maps, twin)])
+    assert whole > result.correlation + 0.1
+    assert result.ssim == pytest.approx(np.mean([sanity.ssim(np.abs(a[crop]), np.abs(b[crop]))
+                                                 for a, b in zip(maps, twin)]))
+
+
+def test_ssim_of_equal_scaled_and_unrelated_maps():
+    rng = np.random.default_rng(0)
+    a = rng.random((20, 20))
+    assert sanity.ssim(a, a) == pytest.approx(1.0)
+    assert sanity.ssim(a, 3 * a) == pytest.approx(1.0)  # each map is scaled by its maximum
+    assert abs(sanity.ssim(a, rng.random((20, 20)))) < 0.2
+    assert sanity.ssim(a, 1 - a) < 0
+
+
+def test_cascading_randomisation_redraws_layers_from_the_top():
+    model = cropped_cnn(1)
+    images = np.random.default_rng(1).random((2, 1, 48, 48), dtype=np.float32)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    result = sanity.cascading_randomization(model, images, "vanilla", seed=0)
+    assert result.layers == ["5", "1"]  # the linear layer first, then the convolution
+    assert all(np.array_equal(v, model.state_dict()[k]) for k, v in before.items())
+    # the last step has re-drawn every layer: the full randomisation check's numbers
+    full = sanity.randomization_check(model, images, "vanilla", seed=0)
+    assert result.correlation[-1] == pytest.approx(full.correlation)
+    assert result.ssim[-1] == pytest.approx(full.ssim)
+    assert "cascade: rank correlation as layers are re-drawn from the top: 5 " in result.summary()

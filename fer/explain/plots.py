@@ -151,3 +151,22 @@ def deletion_figure(results, path):
     ax.legend(fontsize=7)
     ax.set_title("deletion check: lower is better than random")
     return save_figure(fig, path)
+
+
+def cascade_figure(results, path):
+    """Cascading randomisation of several methods: mean rank correlation (solid) and SSIM
+    (dashed) with the trained model's maps, as the layers are re-drawn from the top."""
+    plt = pyplot()
+    layers = results[0].layers
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.45 * len(layers) + 2), 4))
+    for i, result in enumerate(results):
+        ax.plot(range(len(layers)), result.correlation, "o-", color=f"C{i}", label=f"{result.method} rank corr.")
+        ax.plot(range(len(layers)), result.ssim, "x--", color=f"C{i}", label=f"{result.method} SSIM")
+    ax.set_xticks(range(len(layers)), layers, rotation=60, fontsize=7)
+    ax.set_xlabel("re-drawn down to layer (from the output)")
+    ax.set_ylabel("similarity to the trained model's maps")
+    ax.axhline(0, color="gray", lw=0.5)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("cascading randomisation: a faithful map changes as soon as the top layers do")
+    return save_figure(fig, path)

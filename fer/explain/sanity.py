@@ -7,7 +7,14 @@ three checks ask whether it shows what the model uses:
    NeurIPS 2018).  Re-initialise every weight and compute the maps again.  A
    method whose maps barely change is explaining the *image* (its edges), not the
    model.  Measure: Spearman rank correlation between the trained and the
-   randomised model's map, averaged over images.  Low passes.
+   randomised model's map, averaged over images.  Low passes.  Beside it, as the
+   paper does, the structural similarity (SSIM) of the absolute maps.  Both compare
+   only the pixels the model sees: those whose map is non-zero for some image under
+   either model (:func:`visible_pixels`).  A network behind a 40x40 centre crop has a
+   zero gradient on the 704 border pixels of a 48x48 face under any weights; counted,
+   those zeros tie for the lowest rank in both maps and make any two maps look alike.
+   The *cascading* variant (:func:`cascading_randomization`) re-draws the layers one
+   at a time from the top and measures after each.
 2. **Deletion** (Samek et al., "Evaluating the visualization of what a deep
    neural network has learned", 2017; Petsiuk et al., RISE, 2018).  Remove pixels
    most-salient first and watch the predicted class's probability; a faithful
@@ -73,6 +80,49 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # --------------------------------------------------------- 1. model randomisation
+def visible_pixels(*map_sets) -> np.ndarray:
+    """(H, W) bool: the pixels whose map is non-zero for at least one image of at least one
+    of ``map_sets`` (each (N, H, W)).  A pixel outside that set has a gradient identically
+    zero for every image and model compared (a crop's border): the model never sees it."""
+    return np.any([np.any(np.asarray(maps) != 0, axis=0) for maps in map_sets], axis=0)
+
+
+def ssim(a: np.ndarray, b: np.ndarray, window: int = 7) -> float:
+    """Structural similarity (Wang et al. 2004) of two 2-D maps, each scaled to [0, 1] by its maximum.
+
+    Over every ``window`` x ``window`` patch (uniform weights, as scikit-image's default), with
+    means mu, sample variances s2 and covariance s_ab:
+    SSIM = (2 mu_a mu_b + C1)(2 s_ab + C2) / ((mu_a^2 + mu_b^2 + C1)(s2_a + s2_b + C2)),
+    C1 = 0.01^2, C2 = 0.03^2 (data range 1); the result is the mean over patches.
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    a, b = (np.asarray(m, np.float64) / m.max() if m.max() > 0 else np.asarray(m, np.float64) for m in (a, b))
+    window = min(window, *a.shape)
+    pa, pb = sliding_window_view(a, (window, window)), sliding_window_view(b, (window, window))
+    n = window * window
+    mu_a, mu_b = pa.mean(axis=(-2, -1)), pb.mean(axis=(-2, -1))
+    var_a = pa.var(axis=(-2, -1)) * n / (n - 1)
+    var_b = pb.var(axis=(-2, -1)) * n / (n - 1)
+    cov = ((pa * pb).mean(axis=(-2, -1)) - mu_a * mu_b) * n / (n - 1)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    return float((((2 * mu_a * mu_b + c1) * (2 * cov + c2)) /
+                  ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))).mean())
+
+
+def compare_maps(maps: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Spearman per image, SSIM per image, visible mask): Spearman over the visible pixels,
+    SSIM of the absolute maps over the smallest rectangle that holds them (a crop's window)."""
+    visible = visible_pixels(maps, other)
+    rows, cols = np.flatnonzero(visible.any(axis=1)), np.flatnonzero(visible.any(axis=0))
+    if not len(rows):  # every map all zero: nothing to order
+        return np.zeros(len(maps)), np.zeros(len(maps)), visible
+    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    correlation = np.array([spearman(a[visible], b[visible]) for a, b in zip(maps, other)])
+    similarity = np.array([ssim(np.abs(a[box]), np.abs(b[box])) for a, b in zip(maps, other)])
+    return correlation, similarity, visible
+
+
 def randomized_copy(model, seed: int = 0):
     """A deep copy of ``model`` with every layer re-initialised from its own
     initialiser (``reset_parameters``), batch norm reset to weight 1, bias 0,
@@ -114,8 +164,11 @@ class CheckResult:
 @dataclass
 class RandomizationResult(CheckResult):
     method: str
-    correlation: float        # mean over images of Spearman(trained map, random-model map)
+    correlation: float        # mean over images of Spearman(trained map, random-model map), visible pixels
     per_image: np.ndarray     # (N,)
+    ssim: float = float("nan")  # mean SSIM of the absolute maps over the visible rectangle
+    visible: int = 0          # pixels compared: those the model sees
+    pixels: int = 0           # pixels of the image
     threshold: float = RANDOMISATION_THRESHOLD
     check = "randomisation"
 
@@ -124,7 +177,8 @@ class RandomizationResult(CheckResult):
         return self.correlation < self.threshold
 
     def measured(self) -> str:
-        return f"rank correlation trained vs random weights {self.correlation:.3f}"
+        return (f"rank correlation trained vs random weights {self.correlation:.3f}, SSIM {self.ssim:.3f}, "
+                f"over the {self.visible} of {self.pixels} pixels the model sees")
 
     @property
     def rule(self) -> str:
@@ -137,18 +191,64 @@ def randomization_check(model, images, method: str = "vanilla", maps=None, seed:
     ``options``: keyword options of the saliency method.
 
     Both models explain the *trained* model's predicted class, so the comparison
-    changes the weights and nothing else.
+    changes the weights and nothing else.  Only the pixels the model sees are compared
+    (:func:`compare_maps`).
     """
-    options = dict(options or {})
-    if options.get("layer") is not None and not isinstance(options["layer"], str):
-        # the randomised twin is a deep copy: a module object would point into the original
-        options["layer"] = layer_name(model, options["layer"])
+    options = _portable(model, options)
     if maps is None:
         maps = saliency_maps(model, images, method, **options)
     target = model_logits(model, images).argmax(axis=1)
     random_maps = saliency_maps(randomized_copy(model, seed), images, method, target=target, **options)
-    per_image = np.array([spearman(a, b) for a, b in zip(maps, random_maps)])
-    return RandomizationResult(method, float(per_image.mean()), per_image)
+    per_image, similarity, visible = compare_maps(maps, random_maps)
+    return RandomizationResult(method, float(per_image.mean()), per_image, float(similarity.mean()),
+                               int(visible.sum()), visible.size)
+
+
+def _portable(model, options) -> dict:
+    """The method's options, a Grad-CAM layer given by name: a deep copy's module would differ."""
+    options = dict(options or {})
+    if options.get("layer") is not None and not isinstance(options["layer"], str):
+        options["layer"] = layer_name(model, options["layer"])
+    return options
+
+
+@dataclass
+class CascadeResult:
+    """Cascading randomisation: entry k after the top k+1 layers with parameters are re-drawn."""
+    method: str
+    layers: list              # their names, top (output) first
+    correlation: np.ndarray   # (L,) mean rank correlation with the trained model's maps
+    ssim: np.ndarray          # (L,) mean SSIM of the absolute maps
+    check = "cascade"
+
+    def summary(self) -> str:
+        steps = ", ".join(f"{name} {c:.2f}" for name, c in zip(self.layers, self.correlation))
+        return (f"{self.method:10s} cascade: rank correlation as layers are re-drawn from the top: {steps} "
+                f"(a method that explains the model falls early)")
+
+
+def cascading_randomization(model, images, method: str = "vanilla", maps=None, seed: int = 0,
+                            options=None) -> CascadeResult:
+    """Adebayo et al.'s cascading randomisation: re-draw the layers with parameters one at a
+    time from the output down (each stays re-drawn), comparing the maps after each step with
+    the trained model's (same pixels, target and measures as :func:`randomization_check`, and
+    the same re-drawn weights: the last step is that check)."""
+    options = _portable(model, options)
+    if maps is None:
+        maps = saliency_maps(model, images, method, **options)
+    target = model_logits(model, images).argmax(axis=1)
+    drawn = dict(randomized_copy(model, seed).named_modules())  # the same draws as the full check
+    twin = copy.deepcopy(model)
+    layers = [(name, m) for name, m in twin.named_modules()
+              if name and any(True for _ in m.parameters(recurse=False))][::-1]
+    correlation, similarity = [], []
+    for name, module in layers:
+        module.load_state_dict(drawn[name].state_dict())
+        per_image, per_image_ssim, _ = compare_maps(maps, saliency_maps(twin, images, method, target=target,
+                                                                        **options))
+        correlation.append(per_image.mean())
+        similarity.append(per_image_ssim.mean())
+    return CascadeResult(method, [name for name, _ in layers], np.array(correlation), np.array(similarity))
 
 
 # ------------------------------------------------------------------- 2. deletion
@@ -275,12 +375,14 @@ def mask_check(maps: np.ndarray, masks: np.ndarray, method: str = "") -> MaskRes
 
 
 # ------------------------------------------------------------------------ all
-def run_checks(model, images, masks=None, methods=("vanilla",), echo=print, options=None) -> dict:
+def run_checks(model, images, masks=None, methods=("vanilla",), echo=print, options=None,
+               cascade: bool = False) -> dict:
     """Run every applicable check for each method; ``echo`` each summary line.
 
     images (N, C, H, W) float or uint8; masks (N, 1, H, W) bool or None (then the
-    cue-mask check is skipped); ``options``: ``{method: keyword options}``.
-    Returns ``{method: {"randomisation": ..., "deletion": ..., "masks": ...}}``.
+    cue-mask check is skipped); ``options``: ``{method: keyword options}``; ``cascade``:
+    also the cascading randomisation (one set of maps per layer with parameters).
+    Returns ``{method: {"randomisation": ..., "deletion": ..., "masks": ..., "cascade": ...}}``.
     """
     images = as_float_images(images)
     results = {}
@@ -291,6 +393,8 @@ def run_checks(model, images, masks=None, methods=("vanilla",), echo=print, opti
                  "deletion": deletion_check(model, images, method, maps, options=method_options)}
         if masks is not None:
             found["masks"] = mask_check(maps, masks, method)
+        if cascade:
+            found["cascade"] = cascading_randomization(model, images, method, maps, options=method_options)
         for result in found.values():
             echo(result.summary())
         results[method] = found

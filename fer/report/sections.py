@@ -56,6 +56,10 @@ def model_blocks(run):
     blocks.append(Code(summary.read_text().rstrip()) if summary else missing(f"No `summary.txt` in `{run.folder}`"))
     curves = run.figure("curves.png", f"{run.title}: loss and accuracy per epoch, training vs validation")
     blocks.append(curves or missing(f"No `curves.png` in `{run.folder}` (written when the first epoch ends)"))
+    picture = run.figure("health.png", f"{run.title}: training health per layer and epoch (health.csv): gradient "
+                                       "norm, update/weight ratio, activations' spread, dead ReLU units")
+    if picture:  # runs trained before health.csv existed have none
+        blocks.append(picture)
     metrics = run.json("metrics.json")
     if metrics is None:
         return blocks + [missing(f"No `metrics.json` in `{run.folder}`: the run has not finished an epoch",

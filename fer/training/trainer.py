@@ -58,8 +58,9 @@ from ..evaluation.charts import plot_curves
 from ..evaluation.inference import batch_indices, predict_logits
 from ..evaluation.metrics import classification_report
 from ..models.networks import INPUT_SHAPE, architecture, from_architecture
-from . import budget, recipe
+from . import budget, health, recipe
 from .averaging import make_averages, swa_start_epoch
+from .profiling import StepProfiler
 from .distributed import Single
 from .runs import atomic_file, read_config, source_commit, write_json, write_text
 from .step import train_step
@@ -160,7 +161,7 @@ class Trainer:
     ``group``: the processes training together (:mod:`fer.training.distributed`; default one).
     """
 
-    def __init__(self, settings, splits, run_dir, log=print, progress=True, group=None):
+    def __init__(self, settings, splits, run_dir, log=print, progress=True, group=None, profile_steps=0):
         self.settings, self.splits, self.run_dir = settings, splits, Path(run_dir)
         self.group = group = group or Single()
         self.log, self.progress = log, progress and group.is_root
@@ -187,6 +188,8 @@ class Trainer:
         self.class_weights = recipe.class_weights(settings, splits.train.labels)
         self.steps_per_epoch = count_batches(len(splits.train), settings["batch_size"], group.size)
         self.scheduler, self.schedule_per_batch = make_scheduler(settings, self.optimizer, self.steps_per_epoch)
+        self.health = health.HealthMonitor(self.model, self.steps_per_epoch)  # health.csv (fer.training.health)
+        self.profiler = StepProfiler(profile_steps if group.is_root else 0, self.steps_per_epoch, self.run_dir, log)
         self.epoch = 0  # epochs finished
         self.best_val_acc, self.best_epoch, self.stale_epochs = -1.0, 0, 0
         self.history = {column: [] for column in HISTORY_COLUMNS}
@@ -361,6 +364,9 @@ class Trainer:
         if not math.isfinite(val_loss):  # the last step broke the weights: do not save them
             raise TrainingDiverged(f"the validation loss became {val_loss} after epoch {self.epoch + 1}")
         self.epoch += 1
+        rows = self.health.end_epoch(self.epoch, self.log if self.group.is_root else (lambda line: None))
+        if self.group.is_root:
+            health.save_epoch(rows, self.run_dir)
         improved = val_acc > self.best_val_acc
         if improved:
             self.best_val_acc, self.best_epoch, self.stale_epochs = val_acc, self.epoch, 0
@@ -445,12 +451,18 @@ class Trainer:
                     x, y, paired, lam = mix_batch(x, y, s.get("mixup", 0), s.get("cutmix", 0), mixing)
                     mixed = (paired, lam)
 
+                sampled = self.health.sample(step)  # a few batches an epoch feed health.csv
+                self.profiler.start(step)  # --profile N: the op profiler over N steps, once
                 tic = time.perf_counter()
                 share = len(index) / len(batch)  # of the global batch: see fer.training.distributed
                 _, _, (batch_loss, batch_correct, batch_seen) = train_step(
-                    self.fused_model, self.optimizer, x, y, s["label_smoothing"], mixed, scale=share,
+                    self.model if sampled else self.fused_model,  # the hooks must see every layer run
+                    self.optimizer, x, y, s["label_smoothing"], mixed, scale=share,
                     before_update=partial(self.reduce_batch, params, y, step),
                     loss_fn=recipe.loss_function(s, index, self.soft_targets, self.class_weights))
+                self.profiler.stop(step)
+                if sampled:
+                    self.health.updates()
                 if self.ema is not None:
                     self.ema.update(self.model)
                 if self.schedule_per_batch:
@@ -478,6 +490,8 @@ class Trainer:
         if not math.isfinite(sums[0]):
             raise TrainingDiverged(f"the loss became {sums[0] / sums[2]} in epoch {self.epoch + 1}, "
                                    f"batch {step + 1} (learning rate {self.lr:.3g}; try a lower --lr)")
+        if self.health.sampling:  # the summed gradients, before the update
+            self.health.gradients()
         return sums
 
     def validate(self):
@@ -550,6 +564,7 @@ class Trainer:
                         title=f"{self.settings['model']} ({self.run_dir.name})",
                         val_label="test set (used for validation)" if self.splits.val_is_test
                         else "validation")
+            health.plot_run(self.run_dir, title=f"{self.settings['model']} ({self.run_dir.name}): training health")
         metrics = {"status": status, "epochs_run": self.epoch, "best_epoch": self.best_epoch,
                    "best_val_acc": self.best_val_acc if self.best_epoch else None,
                    "wall_seconds": round(sum(self.history["seconds"]), 2),

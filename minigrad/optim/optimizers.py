@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import autograd
 from ..kernels.optim import adam_update
 from ..tensor import Tensor
 
@@ -78,6 +79,11 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient, group by group."""
+        if autograd._profiler is not None:  # minigrad.profiler times the step as one event
+            return autograd._profiler.optimizer_step(self, self._step)
+        self._step()
+
+    def _step(self) -> None:
         for group in self.param_groups:
             hyper = {k: v for k, v in group.items() if k != "params"}
             for p in group["params"]:
