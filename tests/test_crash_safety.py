@@ -65,12 +65,12 @@ def check_files_whole(run):
         load_checkpoint(path)   # a CheckpointError here is a corrupt checkpoint: the test fails
     for path in run.glob("*.json"):
         json.loads(path.read_text())
-    if (run / "history.csv").exists():
-        with open(run / "history.csv") as f:
+    for path in run.glob("*.csv"):   # history.csv, health.csv
+        with open(path) as f:
             rows = list(csv.reader(f))
-        assert rows and all(len(row) == len(rows[0]) for row in rows), rows
-    if (run / "curves.png").exists():
-        with Image.open(run / "curves.png") as image:
+        assert rows and all(len(row) == len(rows[0]) for row in rows), (path, rows)
+    for path in run.glob("*.png"):   # curves.png, health.png
+        with Image.open(path) as image:
             image.load()
     return load_checkpoint(run / "last.npz")[1]["progress"]["epoch"] if (run / "last.npz").exists() else None
 
