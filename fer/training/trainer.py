@@ -332,7 +332,8 @@ class Trainer:
                 if first_epoch == 1:
                     budget.refit(self, elapsed, recent)
                 if allowed > 0 and self.epoch < self.settings["epochs"] and elapsed + recent[-1] > allowed:
-                    self.stop_reason = f"time budget of {self.settings['max_minutes']:g} min reached"
+                    self.stop_reason = (f"time budget of {self.settings['max_minutes']:g} min reached after "
+                                        f"epoch {self.epoch} (another epoch would not fit)")
         except _OutOfTime:
             self.stop_reason = (f"time budget of {self.settings['max_minutes']:g} min reached "
                                 f"during epoch {self.epoch + 1} (its partial work is dropped)")

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import autograd
-from ..kernels.optim import adam_update
+from .. import autograd, dispatch
 from ..tensor import Tensor
 
 
@@ -221,8 +220,9 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = np.zeros_like(w)
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        adam_update(w, g, m, v, lr, beta1, beta2, eps, t, weight_decay,
-                    self.decoupled_weight_decay)
+        # The compiled kernel, or its NumPy twin under the reference backend (minigrad.dispatch).
+        adam_update = dispatch.kernel("optim", "adam_update")
+        adam_update(w, g, m, v, lr, beta1, beta2, eps, t, weight_decay, self.decoupled_weight_decay)
 
 
 class AdamW(Adam):
