@@ -227,7 +227,14 @@ def train_one(settings, splits, run_dir, resume, progress, command, group, profi
     if settings.get("sync_bn") and group.size == 1:
         print("note: --sync-bn has no effect in a single process", file=sys.stderr)
     if resume:
-        trainer.restore()
+        from minigrad.checkpoint import CheckpointError
+
+        from .errors import DataError
+
+        try:
+            trainer.restore()
+        except CheckpointError as error:   # killed before its first checkpoint, or a damaged one
+            raise DataError(f"cannot resume {run_dir}: {error}") from None
         print(f"resuming {run_dir} at epoch {trainer.epoch + 1} of {settings['epochs']}")
     else:
         trainer.start(data_info(splits, settings), command)

@@ -77,6 +77,7 @@ def browser(tmp_path_factory):
     options.binary_location = CHROMIUM
     for flag in (*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={clip}", f"--user-data-dir={folder / 'profile'}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})   # the console: CSP violations show there
     # the driver named explicitly: Selenium must not go looking for one on the internet
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
@@ -176,3 +177,17 @@ def test_the_webcam_mode_follows_the_face_and_shows_the_frame_rate(page):
     WebDriverWait(page, WAIT).until(box_has_moved_twice)
     page.find_element(By.ID, "camera-stop").click()
     assert not boxes(page, "webcam-boxes")
+
+
+def test_the_page_keeps_to_its_content_security_policy(page, group_photo):
+    """Last in the module: the console of every test above (photos, saliency overlays, the
+    webcam) reports no violation of the policy, and the policy is in force: a script
+    written into the page is refused."""
+    choose_file(page, group_photo[0])
+    WebDriverWait(page, WAIT).until(lambda p: boxes(p, "photo-boxes"))
+    violations = [entry["message"] for entry in page.get_log("browser") if "Content Security Policy" in entry["message"]]
+    assert violations == []
+    page.execute_script("const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+                        "document.head.appendChild(s);")
+    assert page.execute_script("return window.injected") is None
+    assert any("Content Security Policy" in entry["message"] for entry in page.get_log("browser"))

@@ -177,7 +177,7 @@ def test_early_stopping_when_validation_accuracy_stalls(tmp_path, tiny_args, tin
     # accuracy of epoch 1 is never beaten.
     frozen = json.dumps({**tiny_configs["dnn"], "batch_norm": False})
     args = tiny_args(tmp_path, "dnn", 6, 120, "--lr", "0", "--schedule", "none", "--early-stopping", "1",
-                     "--threads", "1", "--model-config", frozen)
+                     "--model-config", frozen)
     assert train.main(args) == 0
     metrics = read_json(tmp_path / "metrics.json")
     assert metrics["status"].startswith("early stopping") and metrics["epochs_run"] == 2

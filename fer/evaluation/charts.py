@@ -24,11 +24,16 @@ def pyplot():
 
 
 def save_figure(fig, path, dpi=120):
+    """Write ``fig`` to ``path`` (its format from the extension) atomically, and close it."""
+    from ..training.runs import atomic_file
+
     plt = pyplot()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or None, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-    return Path(path)
+    return path
 
 
 # ------------------------------------------------------------------ training curves

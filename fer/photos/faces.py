@@ -172,7 +172,8 @@ class FaceDetector:
         scale = 1.0
         if self.detect_width and grey.shape[1] > self.detect_width:
             scale = grey.shape[1] / self.detect_width
-            small = cv2.resize(grey, (self.detect_width, round(grey.shape[0] / scale)),
+            # at least one row: a 3000x1 image would shrink to none, which OpenCV refuses
+            small = cv2.resize(grey, (self.detect_width, max(1, round(grey.shape[0] / scale))),
                                interpolation=cv2.INTER_AREA)
         else:
             small = grey

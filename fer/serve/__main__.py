@@ -3,10 +3,13 @@ model bundled in the package).
 
 Flask builds the application, waitress serves it: a production WSGI server in pure
 Python (Flask's own server is for development and says so on every start).  Several
-RUNs form an ensemble, as in ``fer.evaluate``.  Binding to an address other than the
-loopback one puts the page, and the models, on the network: ``--host`` says so.
+RUNs form an ensemble, as in ``fer.evaluate``.  Binding to an address other than a
+loopback one puts the page, and the models, on the network: the command says so
+(:func:`network_warning`).  ``--cors ORIGIN`` lets that one other site's scripts call
+the API; without it, no CORS header is sent and browsers keep other sites out.
 """
 import argparse
+import ipaddress
 import sys
 
 from ..cli.common import UsageError, add_model_args, bare_tta_before_run, load_models, run_cli, use_threads
@@ -29,6 +32,9 @@ def build_parser():
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default {DEFAULT_HOST}: this computer only; "
                              "0.0.0.0 opens the page to the network)")
+    parser.add_argument("--cors", metavar="ORIGIN",
+                        help="let the scripts of this one other site (e.g. https://example.org) call the API "
+                             "(default: none, only the page itself)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--max-upload-mb", type=positive, default=MAX_UPLOAD_BYTES / 2**20, metavar="MB",
@@ -48,6 +54,18 @@ def positive(text: str) -> float:
     return value
 
 
+def network_warning(host: str) -> str | None:
+    """The warning for listening on ``host``, or None for a loopback address (this computer only)."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:   # a host name: it may resolve to any address
+        loopback = False
+    if loopback:
+        return None
+    return (f"warning: listening on {host}: anyone who can reach this computer over the network can use "
+            "the page and its API (no password); the default --host 127.0.0.1 keeps it on this computer")
+
+
 def main(argv=None):
     args = build_parser().parse_args(bare_tta_before_run(argv))
     use_threads(args)
@@ -61,8 +79,11 @@ def main(argv=None):
     models, names = load_models(args)
     predictor = Predictor(models, names=names, tta=args.tta)
     app = create_app(predictor, max_upload_bytes=round(args.max_upload_mb * 2**20),
-                     max_pixels=round(args.max_megapixels * 1e6))
+                     max_pixels=round(args.max_megapixels * 1e6), cors=args.cors)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    warning = network_warning(args.host)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     try:
         server = create_server(app, host=args.host, port=args.port, threads=SERVER_THREADS)
     except OSError as error:
@@ -72,9 +93,6 @@ def main(argv=None):
     print("warming up (the first start compiles numba's kernels, which can take a minute)",
           file=sys.stderr, flush=True)
     predictor.warm_up()
-    if args.host not in (DEFAULT_HOST, "localhost", "::1"):
-        print(f"note: listening on {args.host}: anyone who can reach this computer can use the page",
-              file=sys.stderr)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {', '.join(names)} on http://{host}:{server.effective_port}/ (Ctrl-C stops)", flush=True)
     try:

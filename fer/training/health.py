@@ -27,6 +27,8 @@ import os
 
 import numpy as np
 
+from .runs import atomic_file
+
 SAMPLES = 4
 VANISHING, EXPLODING = 1e-7, 1e3
 COLUMNS = ("epoch", "layer", "kind", "grad_norm", "update_ratio", "act_mean", "act_std", "dead_fraction")
@@ -134,20 +136,18 @@ def _norm(arrays) -> float:
 
 def write_csv(path, rows):
     """Rewrite ``path`` with the rows of earlier epochs it holds plus ``rows`` (a resumed run
-    replaces the epochs it re-trains); written to a temporary file first, then renamed."""
+    replaces the epochs it re-trains); written atomically (:func:`fer.training.runs.atomic_file`)."""
     epochs = {row["epoch"] for row in rows}
     kept = []
     if os.path.exists(path):
         with open(path, newline="") as f:
             kept = [r for r in csv.DictReader(f) if int(r["epoch"]) < min(epochs)]
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", newline="") as f:
+    with atomic_file(path) as temporary, open(temporary, "w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
         writer.writeheader()
         writer.writerows(kept)
         writer.writerows({k: ("" if v is None else f"{v:.6g}" if isinstance(v, float) else v)
                           for k, v in row.items()} for row in rows)
-    os.replace(temporary, path)
 
 
 def read_csv(path) -> list[dict]:

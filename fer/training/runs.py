@@ -10,13 +10,20 @@ A run folder (default ``runs/<YYYYmmdd-HHMMSS>-<model>/``) holds::
     last.npz       weights + optimiser + schedule state of the last finished epoch
     metrics.json   the final numbers: best epoch, validation and test accuracy, speed
 
+Every file of a run folder is written atomically (:func:`atomic_file`): into a temporary
+file beside it, flushed to disk, then renamed over the old one, so that a run killed at
+any moment leaves each file whole, old or new, never half written.  The checkpoints do
+the same in :func:`minigrad.checkpoint.save_checkpoint`.
+
 A checkpoint's JSON header carries the architecture (``{"model": "cnn", ...}``), so
 :func:`load_model` rebuilds the network from data alone: no stored code runs, and
 :func:`load_data` re-loads the data a run was trained on from its settings
 (:func:`pick_split` picks the split a command scores).
 """
 import json
+import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..data import SYNTHETIC_SIZE, DataError, load_splits, synthetic_splits
@@ -36,12 +43,35 @@ def default_run_dir(model, root="runs", now=None):
     return path
 
 
+@contextmanager
+def atomic_file(path):
+    """``with atomic_file(path) as tmp:`` write ``tmp`` (a path beside ``path``); when the
+    block ends without error the file is flushed to disk and renamed over ``path``
+    (``os.replace`` is atomic), otherwise it is removed and ``path`` left as it was.
+    A crash at any moment leaves ``path`` old or new, and at worst a stray ``.*.tmp``."""
+    from minigrad.checkpoint import _fsync_directory   # the checkpoints' own, so that both do the same
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())   # the data reaches the disk before the name points at it
+        os.replace(tmp, path)
+        _fsync_directory(str(path.parent))   # and the rename too, should the power fail
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path, text):
+    """Write ``text`` to ``path`` atomically (:func:`atomic_file`)."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)
+
+
 def write_json(path, data):
     """Write ``data`` as indented JSON, atomically (a reader never sees half a file)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def source_commit():

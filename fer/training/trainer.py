@@ -62,7 +62,7 @@ from . import budget, health, recipe
 from .averaging import make_averages, swa_start_epoch
 from .profiling import StepProfiler
 from .distributed import Single
-from .runs import read_config, source_commit, write_json
+from .runs import atomic_file, read_config, source_commit, write_json, write_text
 from .step import train_step
 from .sync_bn import convert_sync_batchnorm
 
@@ -210,7 +210,7 @@ class Trainer:
     def write_start(self, data_info, command):
         """The files a fresh run starts with (rank 0's job)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "summary.txt").write_text(nn.summary(self.model, INPUT_SHAPE) + "\n")
+        write_text(self.run_dir / "summary.txt", nn.summary(self.model, INPUT_SHAPE) + "\n")
         write_json(self.run_dir / "config.json", {
             "settings": self.settings, "architecture": self.architecture, "data": data_info,
             "parameters": sum(p.size for p in self.model.parameters()),
@@ -302,7 +302,7 @@ class Trainer:
     def write_history(self):
         if not self.group.is_root:
             return
-        with open(self.run_dir / "history.csv", "w", newline="") as f:
+        with atomic_file(self.run_dir / "history.csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(HISTORY_COLUMNS)
             writer.writerows(zip(*(self.history[c] for c in HISTORY_COLUMNS)))
