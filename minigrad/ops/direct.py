@@ -66,6 +66,16 @@ def direct_conv2d(x, w, b=None, stride=1, padding=0, groups=1):
     return DirectConv2d.apply(x, w, b, stride, padding, groups)
 
 
+def pointwise_geometry(x, w, b, stride, padding):
+    """Check a 1x1 convolution's arrays (no padding allowed) and return ((sh, sw), OH, OW)."""
+    _check_conv_inputs(x, w, b)
+    (sh, sw), pad_h, pad_w, OH, OW = conv2d_geometry(x.shape, w.shape, stride, padding)
+    if w.shape[2:] != (1, 1) or (pad_h, pad_w) != (0, 0):
+        raise ValueError(f"pointwise_conv2d: needs a 1x1 kernel and no padding, got w {shape_text(w)} "
+                         f"and padding {padding}")
+    return (sh, sw), OH, OW
+
+
 class PointwiseConv2d(Function):
     """A 1x1 convolution without padding, as one matrix product per image.
 
@@ -79,11 +89,7 @@ class PointwiseConv2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding=0):
-        _check_conv_inputs(x, w, b)
-        (sh, sw), pad_h, pad_w, OH, OW = conv2d_geometry(x.shape, w.shape, stride, padding)
-        if w.shape[2:] != (1, 1) or (pad_h, pad_w) != (0, 0):
-            raise ValueError(f"pointwise_conv2d: needs a 1x1 kernel and no padding, got w {shape_text(w)} "
-                             f"and padding {padding}")
+        (sh, sw), OH, OW = pointwise_geometry(x, w, b, stride, padding)
         N, C = x.shape[:2]
         O = w.shape[0]
         w2 = w.reshape(O, C)

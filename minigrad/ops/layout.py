@@ -132,13 +132,9 @@ class ChannelMajorPointwiseConv2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding=0):
-        from .conv import _check_conv_inputs, conv2d_geometry
+        from .direct import pointwise_geometry
 
-        _check_conv_inputs(x, w, b)
-        (sh, sw), pad_h, pad_w, OH, OW = conv2d_geometry(x.shape, w.shape, stride, padding)
-        if w.shape[2:] != (1, 1) or (pad_h, pad_w) != (0, 0):
-            raise ValueError(f"pointwise_conv2d: needs a 1x1 kernel and no padding, got w {w.shape} "
-                             f"and padding {padding}")
+        (sh, sw), OH, OW = pointwise_geometry(x, w, b, stride, padding)
         (N, C), O = x.shape[:2], w.shape[0]
         w2 = w.reshape(O, C)
         xs = planes(x[:, :, ::sh, ::sw]).reshape(C, N * OH * OW)
