@@ -83,15 +83,22 @@ _conv_algorithm = ContextVar("minigrad_conv_algorithm", default="auto")
 
 
 @contextlib.contextmanager
+def _set_within(variable: ContextVar, value):
+    """``variable`` holds ``value`` inside the block and its previous value after it."""
+    token = variable.set(value)
+    try:
+        yield
+    finally:
+        variable.reset(token)
+
+
+@contextlib.contextmanager
 def backend(name: str):
     """``with minigrad.backend("reference"):`` runs every op inside through plain NumPy code."""
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
-    token = _backend.set(name)
-    try:
+    with _set_within(_backend, name):
         yield
-    finally:
-        _backend.reset(token)
 
 
 def current_backend() -> str:
@@ -112,11 +119,8 @@ def algorithms(conv: str = "auto"):
     algorithm where it applies (auto's rule decides the others): one switch for a whole model."""
     if conv not in CONV_ALGORITHMS:
         raise ValueError(f"algorithms: conv must be one of {', '.join(map(repr, CONV_ALGORITHMS))}, got {conv!r}")
-    token = _conv_algorithm.set(conv)
-    try:
+    with _set_within(_conv_algorithm, conv):
         yield
-    finally:
-        _conv_algorithm.reset(token)
 
 
 _channel_major_twins = None
