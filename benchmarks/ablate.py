@@ -117,6 +117,9 @@ def parse_args(argv=None):
     parser.add_argument("--results", default="docs/RESULTS.md", help="where the table goes (default docs/RESULTS.md)")
     parser.add_argument("--threads", type=int, help="passed to fer.train and fer.evaluate")
     parser.add_argument("--dry-run", action="store_true", help="print the commands of the rows not yet done")
+    parser.add_argument("--table", action="store_true",
+                        help="run nothing: write the table of the rows already done (rows may have run in "
+                             "separate processes, e.g. two at a time with --threads 1)")
     parser.add_argument("--list", action="store_true", help="list the candidate rows and exit")
     return parser.parse_args(argv)
 
@@ -263,7 +266,7 @@ def main(argv=None):
             print(f"{name:<22} {flags or '(none)':<60} {description}")
         return 0
     rows, seeds = plan_rows(args), [int(s) for s in args.seeds.split(",") if s]
-    for name, flags, _ in rows:
+    for name, flags, _ in ([] if args.table else rows):
         for seed in seeds:
             folder = run_dir(args, name, seed)
             training = [] if trained(folder) else [train_command(args, flags, seed, folder)]

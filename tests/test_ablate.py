@@ -76,6 +76,16 @@ def test_the_table_reads_the_run_folders_and_replaces_its_own_block_in_the_resul
     assert "15 epochs of the `fast` network" in doc  # the protocol, written with the section
 
 
+def test_table_only_runs_nothing_and_writes_the_rows_done(tmp_path, monkeypatch, capsys):
+    out, results = tmp_path / "ab", tmp_path / "RESULTS.md"
+    fake_run(out / "baseline-s0", [0.60, 0.61, 0.62, 0.63])
+    monkeypatch.setattr(ablate.subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a}"))
+    assert ablate.main(["--data", "d", "--rows", "baseline,ema", "--seeds", "0,1", "--out", str(out),
+                        "--results", str(results), "--table"]) == 0
+    doc = results.read_text()
+    assert "| baseline | 1 | 60.00% |" in doc and "| ema:" not in doc
+
+
 @pytest.mark.parametrize("bad", ["nonsense", ""])
 def test_an_unknown_row_is_a_clear_error(tmp_path, bad):
     with pytest.raises(SystemExit, match="unknown row|expected NAME=FLAGS"):

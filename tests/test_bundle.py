@@ -16,6 +16,7 @@ from bundle_helpers import COMMAND, COMMIT, write_run
 from face_photos import group_photo
 from fer import LABELS, evaluate, export, predict
 from fer.api import bundle
+from fer.api.model_card import model_card
 from fer.cli.common import run_cli
 from fer.errors import DataError, UsageError
 from fer.evaluation.inference import predict_logits, predict_proba
@@ -85,6 +86,16 @@ def test_the_model_card_states_training_accuracy_input_and_limits(bundled):
     assert "centre 40x40" in card and "fer.photos.faces" in card
     for limit in ("labels are noisy", "posed", "not feelings", "must not be used to make decisions about people"):
         assert limit in card
+
+
+def test_the_model_card_describes_the_test_time_augmentation_it_was_scored_with(bundled):
+    manifest = bundle.read_manifest(bundled)
+    evaluation = manifest["evaluation"]
+    evaluation["reports"]["ten-crop-2scale"] = evaluation["reports"].pop("ten-crop")
+    evaluation["tta"] = "ten-crop-2scale"
+    card = model_card(manifest)
+    assert "`--tta ten-crop-2scale` averages those ten crops" in card and "shrunk to 90%" in card
+    assert "`--tta ten-crop` averages" not in card
 
 
 def test_float16_weights_take_half_the_space_and_give_the_same_predictions(run, bundled, tmp_path):

@@ -4,6 +4,13 @@ from __future__ import annotations
 from .. import LABELS
 
 
+TTA_WORDS = {
+    "ten-crop": "averages the four corner and the centre crops and their mirrors",
+    "ten-crop-2scale": "averages those ten crops (four corners, centre, their mirrors) and ten more of the "
+                       "face shrunk to 90%",
+}
+
+
 def model_card(manifest: dict) -> str:
     """The model card as Markdown: what the model is, how it was trained (the exact command and
     commit), how well it does (accuracy alone and with test-time augmentation, per-class recall,
@@ -15,7 +22,7 @@ def model_card(manifest: dict) -> str:
     metrics = training.get("metrics") or {}
     side = manifest["input"]["side"]
     crop = (f" The network looks at the centre {side}x{side} of it (it was trained on random {side}x{side} "
-            "crops); `--tta ten-crop` averages the four corner and the centre crops and their mirrors."
+            f"crops); `--tta {tta}` {TTA_WORDS.get(tta, 'averages several views of the face')}."
             if side != manifest["input"]["shape"][1] else "")
     lines = [
         "# Model card: the bundled facial-expression model", "",
