@@ -94,8 +94,9 @@ SETTING_OPTIONS = {
                               help="draw the training faces so that every class comes equally often"),
     "snapshots": dict(type=int, metavar="K", help="snapshot ensemble: K cosine cycles, each cycle's end saved as "
                                                   "RUN/snapshot-k (score with fer.evaluate RUN/snapshot-*)"),
-    "teacher": dict(metavar="RUN[,RUN...]", help="distil from these trained runs' averaged soft labels (computed "
-                                                 "once, cached in the user cache dir)"),
+    "teacher": dict(metavar="RUN[,RUN...]", help="distil from these trained runs' (or bundles'; 'bundled': the "
+                                                 "package's model) averaged soft labels (computed once, cached in "
+                                                 "the user cache dir)"),
     "distill_alpha": dict(type=float, metavar="A", help="weight of the teacher's soft term (default 0.5)"),
     "distill_temperature": dict(type=float, metavar="T", help="distillation temperature (default 4)"),
     "min_epochs": dict(type=int, metavar="N",

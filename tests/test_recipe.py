@@ -209,6 +209,28 @@ def test_teacher_logits_are_computed_once_then_read_from_the_cache(tmp_path):
     assert (tmp_path / "cache" / "teachers").is_dir() and len(list((tmp_path / "cache").rglob("*.npz"))) == 1
 
 
+def test_a_bundle_or_the_word_bundled_can_teach(tmp_path, monkeypatch):
+    import fer.bundled
+    from bundle_helpers import write_run
+    from fer.api.bundle import write_bundle
+    from fer.evaluation.inference import predict_logits
+    from fer.training.distill import teacher_runs
+    from fer.training.runs import load_model
+
+    run = write_run(tmp_path / "run", "fast")
+    write_bundle(run, tmp_path / "bundle")
+    monkeypatch.setattr(fer.bundled, "DIRECTORY", tmp_path / "bundle")
+    assert teacher_runs("bundled") == [tmp_path / "bundle"]
+    images = np.random.default_rng(0).integers(0, 255, (6, 1, 48, 48), dtype=np.uint8)
+    logits, info = teacher_logits("bundled", images, cache_dir=tmp_path / "cache", log=lambda _: None)
+    model = load_model(run)[0]
+    expected = (predict_logits(model, images) + predict_logits(model, images[..., ::-1])) / 2
+    np.testing.assert_allclose(logits[0], expected, rtol=1e-5, atol=1e-5)
+    assert info["teachers"] == [str(tmp_path / "bundle")]
+    with pytest.raises(ValueError, match="nowhere: no best.npz there .*bundle folder"):
+        teacher_runs(str(tmp_path / "nowhere"))
+
+
 def test_a_run_records_the_new_flags_keeps_the_ema_in_best_npz_and_reports_macro_f1(tmp_path, tiny_args):
     from fer import train
 

@@ -1,7 +1,9 @@
 """Knowledge distillation's teacher: the soft labels of an ensemble of trained runs, computed
 once and cached.
 
-The teachers (``--teacher RUN[,RUN...]``, each run's ``best.npz``) score every training face
+The teachers (``--teacher RUN[,RUN...]``, each run's ``best.npz``, or a bundle folder; the word
+``bundled`` names the model that ships in the package, so a student can be distilled without
+training a teacher first) score every training face
 once, whole and mirrored (the mean of the two logits: the student trains on flips, so its
 targets should not depend on which way a face looks).  Their logits, (runs, N, 7) float32, are
 cached in the user's cache directory (:func:`fer.data.cache.default_cache_dir`, never beside
@@ -26,21 +28,39 @@ from .runs import checkpoint_path, load_model
 
 
 def teacher_runs(text):
-    """``"RUN[,RUN...]"`` -> [Path]; each must hold a best.npz."""
-    runs = [Path(part) for part in str(text).split(",") if part]
+    """``"RUN[,RUN...]"`` -> [Path]; each must hold a best.npz or be a bundle folder
+    (``bundled``: the package's own)."""
+    from ..api.bundle import default_directory, is_bundle
+
+    runs = [default_directory() if part == "bundled" else Path(part) for part in str(text).split(",") if part]
     for run in runs:
-        if not checkpoint_path(run).is_file():
-            raise ValueError(f"--teacher {run}: no best.npz there (a finished training run folder is needed)")
+        if not (is_bundle(run) or checkpoint_path(run).is_file()):
+            raise ValueError(f"--teacher {run}: no best.npz there (a finished training run folder, a bundle "
+                             "folder or the word bundled is needed)")
     if not runs:
         raise ValueError("--teacher needs at least one run folder")
     return runs
+
+
+def weights_file(run):
+    """The file holding a teacher's weights: a bundle's model.npz, else the run's best.npz."""
+    from ..api.bundle import WEIGHTS, is_bundle
+
+    return Path(run) / WEIGHTS if is_bundle(run) else checkpoint_path(run)
+
+
+def load_teacher(run):
+    """A teacher's model, in evaluation mode (a bundle's hash is checked as it loads)."""
+    from ..api.bundle import is_bundle, load_bundle
+
+    return load_bundle(run)[0] if is_bundle(run) else load_model(run)[0]
 
 
 def cache_key(runs, images):
     """SHA-256 of the teachers' checkpoints and the images they score (first 16 hex digits)."""
     digest = hashlib.sha256()
     for run in runs:
-        digest.update(checkpoint_path(run).read_bytes())
+        digest.update(weights_file(run).read_bytes())
     digest.update(np.ascontiguousarray(images).tobytes())
     return digest.hexdigest()[:16]
 
@@ -58,7 +78,7 @@ def teacher_logits(runs, images, cache_dir=None, log=print):
     tic = time.perf_counter()
     logits = []
     for run in runs:
-        model, _ = load_model(run)
+        model = load_teacher(run)
         logits.append((predict_logits(model, images) + predict_logits(model, images[..., ::-1])) / 2)
     logits = np.stack(logits).astype(np.float32)
     seconds = time.perf_counter() - tic
