@@ -16,21 +16,11 @@ from PIL import Image
 from fer.serve.__main__ import build_parser, network_warning
 from fer.serve.app import SECURITY_HEADERS, create_app
 from fer.serve.predictor import Predictor
-from test_serve import png_bytes, post
+from test_serve import client, model, png_bytes, post  # noqa: F401 (client, model: fixtures shared with it)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 ORIGIN = "https://example.org"
-
-
-@pytest.fixture(scope="module")
-def model(small_cnn):
-    return small_cnn(0)
-
-
-@pytest.fixture(scope="module")
-def client(model):
-    return create_app(Predictor([model], ["small"])).test_client()
 
 
 def every_kind_of_answer(client):
