@@ -5,7 +5,7 @@
     python benchmarks/ablate.py --data $D --change wide="--model-config '{\"widths\": [96, 192, 384, 768]}'"
 
 Every row is ``python -m fer.train --preset BASE --epochs N --max-minutes 0 --seed S
---val-fraction 0 --data D --out OUT/<row>-s<seed> <the row's flags>``: a fixed number of epochs
+--val-fraction 0 --data D --out OUT/<row>-s<seed> --teacher none <the row's flags>``: a fixed number of epochs
 (not a time budget, so the machine's pace that day does not decide the result), validated on
 PublicTest.  Then ``python -m fer.evaluate`` scores the best weights on PublicTest alone, with
 flips, with ten crops and with ten crops at two scales (a ``--snapshots`` row: its snapshots'
@@ -26,6 +26,10 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+# The base is the preset without a teacher, as the rows measured it: distillation is a row of its
+# own (the presets adopted it after), and a row's --teacher comes later on the line and wins.
+BASE_FLAGS = ["--teacher", "none"]
 
 CANDIDATES = {
     # name: (the flags that make the change, what it tests)
@@ -61,8 +65,9 @@ SECTION = "## Ablations"
 
 PROTOCOL = """## Ablations
 
-One change at a time against the `fast` preset, each row one command of `benchmarks/ablate.py`
-(it prints them with `--dry-run`):
+One change at a time against the `fast` preset without its teacher (`--teacher none`: the recipe
+before distillation was adopted), each row one command of `benchmarks/ablate.py` (it prints them
+with `--dry-run`):
 
 - **fixed epochs**: 15 epochs of the `fast` network (`--epochs 15 --max-minutes 0`), so the
   machine's pace that day does not decide the result; trained on Training, validated on
@@ -161,7 +166,7 @@ def train_command(args, flags, seed, folder):
         return ["python", "-m", "fer.train", "--resume", str(folder), "--no-progress", *threads(args)]
     return ["python", "-m", "fer.train", "--preset", args.preset, "--data", args.data, "--val-fraction", "0",
             "--epochs", str(args.epochs), "--max-minutes", "0", "--seed", str(seed), "--out", str(folder),
-            "--no-progress", *threads(args), *flags]
+            "--no-progress", *threads(args), *BASE_FLAGS, *flags]
 
 
 def scored_models(folder, flags):

@@ -96,7 +96,8 @@ SETTING_OPTIONS = {
                                                   "RUN/snapshot-k (score with fer.evaluate RUN/snapshot-*)"),
     "teacher": dict(metavar="RUN[,RUN...]", help="distil from these trained runs' (or bundles'; 'bundled': the "
                                                  "package's model) averaged soft labels (computed once, cached in "
-                                                 "the user cache dir)"),
+                                                 "the user cache dir); 'none': no teacher, though the preset "
+                                                 "has one (fast and best distil from the bundled model)"),
     "distill_alpha": dict(type=float, metavar="A", help="weight of the teacher's soft term (default 0.5)"),
     "distill_temperature": dict(type=float, metavar="T", help="distillation temperature (default 4)"),
     "min_epochs": dict(type=int, metavar="N",
@@ -254,6 +255,16 @@ def train_one(settings, splits, run_dir, resume, progress, command, group, profi
     return metrics
 
 
+def drop_preset_teachers(plans):
+    """On the synthetic faces a preset's teacher (the bundled model, trained on FER2013) would only
+    teach its guesses about drawings: train those runs without it (a typed --teacher stays)."""
+    for settings, _ in plans:
+        if settings.get("teacher"):
+            print(f"note: the {settings['preset']} preset's teacher ({settings['teacher']}) knows FER2013 faces, "
+                  f"not the synthetic ones: training without it", flush=True)
+            settings["teacher"] = None
+
+
 def print_comparison(results):
     """The CNN-vs-DNN table at the end of --model both."""
     print("\nmodel  best epoch  val acc  test acc  images/s  run")
@@ -290,6 +301,8 @@ def train_all(args, argv, group):
     if splits.synthetic:
         print(f"No FER2013 data given or found: training on the built-in synthetic faces ({splits.source}). "
               f"Use --data PATH for the real thing.", flush=True)
+        if not args.resume and args.teacher is None:
+            drop_preset_teachers(plans)
     progress = not args.no_progress and sys.stderr.isatty()
     launcher = f"mpiexec -n {group.size} " if group.size > 1 else ""
     results = []

@@ -312,3 +312,26 @@ def test_a_slow_day_narrows_the_network_until_the_floor_of_epochs_fits_the_budge
     assert narrowest["slow_day"]["width_scale"] == 0.625 and narrowest["slow_day"]["epochs_that_fit"] < 60
     assert trade_width_for_epochs({**settings, "min_epochs": 17}, None, probe=probe) == {}  # fits at full width
     assert trade_width_for_epochs({**settings, "max_minutes": 0}, None, probe=probe) == {}
+
+
+def test_fast_and_best_distil_from_the_bundle_unless_told_none_quick_or_on_synthetic_faces(tmp_path, monkeypatch,
+                                                                                            capsys):
+    from fer import train
+    from fer.api.bundle import default_directory
+
+    for preset in ("fast", "best"):
+        assert presets.resolve(preset)["teacher"] == "bundled"
+        assert presets.resolve(preset, explicit={"teacher": "none"})["teacher"] is None
+        assert presets.resolve(preset, quick=True)["teacher"] is None
+    assert presets.resolve("seed-cnn")["teacher"] is None
+    with pytest.raises(ValueError, match="add --teacher none"):
+        recipe.check({**presets.resolve("fast"), "mixup": 0.2})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    small = ["--preset", "fast", "--data", "synthetic", "--synthetic-size", "120", "--epochs", "1", "--batch-size",
+             "32", "--model-config", json.dumps({"widths": [4, 8, 8, 8], "dense": [16]}), "--no-progress"]
+    assert train.main([*small, "--out", str(tmp_path / "plain")]) == 0
+    assert "teacher (bundled) knows FER2013 faces, not the synthetic ones" in capsys.readouterr().out
+    assert "teacher" not in json.loads((tmp_path / "plain" / "metrics.json").read_text())
+    assert train.main([*small, "--out", str(tmp_path / "typed"), "--teacher", "bundled"]) == 0
+    teacher = json.loads((tmp_path / "typed" / "metrics.json").read_text())["teacher"]
+    assert teacher["teachers"] == [str(default_directory())]

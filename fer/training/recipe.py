@@ -59,10 +59,12 @@ def check(settings, model_name=None):
     if settings.get("progressive") and model_name not in ANY_SIZE_MODELS:
         raise ValueError(f"--progressive needs a network that takes any input size ({', '.join(ANY_SIZE_MODELS)}); "
                          f"{model_name} ends in dense layers sized for one input")
+    no_teacher = " (the fast and best presets distil: add --teacher none)"
     if settings.get("teacher") and (settings.get("mixup") or settings.get("cutmix")):
-        raise ValueError("--teacher cannot be combined with --mixup or --cutmix (the soft targets are not mixed)")
+        raise ValueError("--teacher cannot be combined with --mixup or --cutmix (the soft targets are not mixed)"
+                         + no_teacher)
     if settings.get("teacher") and settings.get("class_weights", "none") != "none":
-        raise ValueError("--teacher and --class-weights: choose one loss")
+        raise ValueError("--teacher and --class-weights: choose one loss" + no_teacher)
     if settings.get("class_weights") not in (None, "none", "balanced"):
         raise ValueError(f"--class-weights: 'balanced' or 'none', got {settings['class_weights']!r}")
     if not 0 <= settings.get("distill_alpha", 0.5) <= 1 or settings.get("distill_temperature", 1.0) <= 0:
