@@ -59,7 +59,7 @@ def check(settings, model_name=None):
     if settings.get("progressive") and model_name not in ANY_SIZE_MODELS:
         raise ValueError(f"--progressive needs a network that takes any input size ({', '.join(ANY_SIZE_MODELS)}); "
                          f"{model_name} ends in dense layers sized for one input")
-    no_teacher = " (the fast and best presets distil: add --teacher none)"
+    no_teacher = " (the fast preset distils: add --teacher none)"
     if settings.get("teacher") and (settings.get("mixup") or settings.get("cutmix")):
         raise ValueError("--teacher cannot be combined with --mixup or --cutmix (the soft targets are not mixed)"
                          + no_teacher)
