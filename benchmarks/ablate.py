@@ -7,9 +7,9 @@
 Every row is ``python -m fer.train --preset BASE --epochs N --max-minutes 0 --seed S
 --val-fraction 0 --data D --out OUT/<row>-s<seed> --teacher none <the row's flags>``: a fixed
 number of epochs (not a time budget, so the machine's pace that day does not decide the result),
-validated on PublicTest.  Then ``python -m fer.evaluate`` scores the best weights on PublicTest alone, with
-flips, with ten crops and with ten crops at two scales (a ``--snapshots`` row: its snapshots'
-ensemble).  The rows run one after another; a row whose folder is complete (metrics.json and
+validated on PublicTest.  Then ``python -m fer.evaluate`` scores the best weights on PublicTest
+alone, with flips, with ten crops and with ten crops at two scales (a ``--snapshots`` row: its
+snapshots' ensemble).  The rows run one after another; a row whose folder is complete (metrics.json and
 the four evaluations) is not run again, an interrupted one is resumed (``--resume``), so the
 script can be stopped and restarted at will.
 

@@ -99,14 +99,6 @@ CROP_CNN = {
     "model_config": {**SEED_CNN, "input_size": 40},
 }
 
-# Knowledge distillation from the model that ships in the package (fer.training.distill): half of
-# the loss is the bundled model's soft labels at temperature 4.  The ablations measured +1.6 points
-# at 15 epochs, and two one-hour runs read 67.0% and 66.9% against 64.7-66.1% without it
-# (docs/RESULTS.md, "Ablations").  `best` does not distil: no two-hour run has measured it.  On the
-# synthetic faces the bundle knows nothing useful, so fer.train drops a preset's teacher there;
-# `--teacher none` trains without it.
-DISTILLED = {"teacher": "bundled", "distill_alpha": 0.5, "distill_temperature": 4.0}
-
 NARROW_VGG = {"widths": [32, 64, 128, 256], "dense": [256], "conv_dropout": [0.0, 0.1, 0.1, 0.2],
               "dense_dropout": 0.3}
 
@@ -138,10 +130,14 @@ PRESETS = {
         "model": "vgg",
         "model_config": NARROW_VGG,
     },
+    # Knowledge distillation from the model that ships in the package (fer.training.distill; alpha
+    # and temperature as in DEFAULTS): +1.6 points in the 15-epoch ablation, and two one-hour runs
+    # read 67.0% and 66.9% against 64.7-66.1% without it (docs/RESULTS.md, "Ablations").  fer.train
+    # drops this teacher on the synthetic faces; `--teacher none` trains without it.
     # A slow day (fer.training.pace): fewer than 20 epochs in the hour cost more than a narrower
     # network does (the one-hour curves read 62.9% at 16 epochs, 66.1% at 27; 0.75x width cost 0.2
     # points at 15 epochs), so below that floor the convolutions are narrowed until 20 fit.
-    "fast": {**CROP_CNN, **DISTILLED, "min_epochs": 20,
+    "fast": {**CROP_CNN, "teacher": "bundled", "min_epochs": 20,
              "description": "the seed CNN's layers on random 40x40 crops with flips (a centre-crop layer in front "
                             "takes whole faces elsewhere), distilled from the bundled model, the seed-cnn recipe "
                             "otherwise; the epochs that fit 60 minutes; test with --tta ten-crop"},
@@ -151,7 +147,8 @@ PRESETS = {
     # Two hours as one two-hour run of the fast recipe (about 49 epochs): measured 68.0% with ten
     # crops, against 66.5% for two one-hour runs (fast and the narrow VGG on the same crops)
     # ensembled over ten crops, and 67.7% for four distilled fast runs (two at a time) ensembled
-    # with flips.  The fast network was still short of epochs after one hour.
+    # with flips.  The fast network was still short of epochs after one hour.  It does not distil:
+    # no two-hour distilled run has been measured.
     "best": {
         **CROP_CNN,
         "max_minutes": 120.0,
