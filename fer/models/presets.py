@@ -132,7 +132,8 @@ PRESETS = {
     },
     # Knowledge distillation from the model that ships in the package (fer.training.distill; alpha
     # and temperature as in DEFAULTS): +1.6 points in the 15-epoch ablation, and two one-hour runs
-    # read 67.0% and 66.9% against 64.7-66.1% without it (docs/RESULTS.md, "Ablations").  fer.train
+    # alone on the machine read 67.6% and 68.2% in 50-55 epochs, against 64.7-66.1% in 23-27 without
+    # it (docs/RESULTS.md, "Ablations").  fer.train
     # drops this teacher on the synthetic faces; `--teacher none` trains without it.
     # A slow day (fer.training.pace): fewer than 20 epochs in the hour cost more than a narrower
     # network does (the one-hour curves read 62.9% at 16 epochs, 66.1% at 27; 0.75x width cost 0.2
