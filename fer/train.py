@@ -97,7 +97,7 @@ SETTING_OPTIONS = {
     "teacher": dict(metavar="RUN[,RUN...]", help="distil from these trained runs' (or bundles'; 'bundled': the "
                                                  "package's model) averaged soft labels (computed once, cached in "
                                                  "the user cache dir); 'none': no teacher, though the preset "
-                                                 "has one (fast distils from the bundled model)"),
+                                                 "has one (fast and best distil from the bundled model)"),
     "distill_alpha": dict(type=float, metavar="A", help="weight of the teacher's soft term (default 0.5)"),
     "distill_temperature": dict(type=float, metavar="T", help="distillation temperature (default 4)"),
     "min_epochs": dict(type=int, metavar="N",

@@ -314,14 +314,15 @@ def test_a_slow_day_narrows_the_network_until_the_floor_of_epochs_fits_the_budge
     assert trade_width_for_epochs({**settings, "max_minutes": 0}, None, probe=probe) == {}
 
 
-def test_fast_distils_from_the_bundle_unless_told_none_quick_or_on_synthetic_faces(tmp_path, monkeypatch, capsys):
+def test_fast_and_best_distil_from_the_bundle_unless_told_none_quick_or_on_synthetic_faces(tmp_path, monkeypatch,
+                                                                                            capsys):
     from fer import train
     from fer.api.bundle import default_directory
 
-    assert presets.resolve("fast")["teacher"] == "bundled"
+    assert presets.resolve("fast")["teacher"] == presets.resolve("best")["teacher"] == "bundled"
     assert presets.resolve("fast", explicit={"teacher": "none"})["teacher"] is None
-    assert presets.resolve("fast", quick=True)["teacher"] is None
-    assert presets.resolve("best")["teacher"] is None and presets.resolve("seed-cnn")["teacher"] is None
+    assert presets.resolve("best", quick=True)["teacher"] is None
+    assert presets.resolve("seed-cnn")["teacher"] is None and presets.resolve("xception")["teacher"] is None
     with pytest.raises(ValueError, match="add --teacher none"):
         recipe.check({**presets.resolve("fast"), "mixup": 0.2})
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -282,13 +282,22 @@ def test_after_two_epochs_the_refit_shortens_at_the_mean_pace_and_lengthens_at_t
     assert trainer.lengths == [5, 7, 6]
 
 
-def test_the_probe_leaves_the_model_as_it_was(small_cnn):
+def test_the_probe_times_the_fused_model_the_trainer_trains_and_leaves_the_model_as_it_was(small_cnn, monkeypatch):
     from fer.data import synthetic_splits
 
     model = small_cnn()
     before = {key: value.copy() for key, value in model.state_dict().items()}
     splits = synthetic_splits(120)
-    assert budget.probe_epoch_seconds(model, splits, 16) > 0
+    fused_steps, fuse = [], budget.nn.fuse
+
+    def counted_fuse(module):
+        fused = fuse(module)
+        fused.register_forward_pre_hook(lambda *_: fused_steps.append(1))
+        return fused
+
+    monkeypatch.setattr(budget.nn, "fuse", counted_fuse)
+    assert budget.probe_epoch_seconds(model, splits, 16, warmup_steps=1, timed_steps=2) > 0
+    assert len(fused_steps) == 3     # every step of the probe ran through the fused model
     after = model.state_dict()       # batch norm's running statistics moved in the probe, and are back
     for key, value in before.items():
         np.testing.assert_array_equal(after[key], value, err_msg=key)

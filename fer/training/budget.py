@@ -5,9 +5,9 @@ half-way, at a high learning rate, if the budget ran out first.  So a run with a
 is set for the epochs that fit, and set again as it goes:
 
 1. :func:`fit`, before the first epoch, from a **probe**
-   (:func:`probe_epoch_seconds`): a few training steps of the real model on real
-   images with a learning rate of 0 (the weights are restored afterwards), plus a third
-   of a step per validation image (forward only) and 10% overhead;
+   (:func:`probe_epoch_seconds`): a few training steps of the real model, fused as the
+   trainer trains it, on real images with a learning rate of 0 (the weights are restored
+   afterwards), plus a third of a step per validation image (forward only) and 10% overhead;
 2. :func:`refit`, after each epoch, from the **measured** times: the epochs done plus
    as many epochs as fit in what is left.  The probe's few steps can be off by 10-20%,
    and the first epoch runs ~5% slower than the rest, so the second epoch's time
@@ -28,7 +28,7 @@ import numpy as np
 
 import minigrad
 import minigrad.functional as F
-from minigrad import optim
+from minigrad import nn, optim
 
 from ..data import to_float
 
@@ -45,11 +45,12 @@ def probe_epoch_seconds(model, splits, batch_size, warmup_steps=1, timed_steps=2
     index = np.arange(min(batch_size, len(splits.train)))
     x, y = minigrad.Tensor(to_float(splits.train.images[index])), splits.train.labels[index]
     model.train()
+    fast = nn.fuse(model)  # the trainer trains the fused model (the same parameters): time that
     for step in range(warmup_steps + timed_steps):
         if step == warmup_steps:
             tic = time.perf_counter()
         probe.zero_grad()
-        F.cross_entropy(model(x), y).backward()
+        F.cross_entropy(fast(x), y).backward()
         probe.step()
     per_image = (time.perf_counter() - tic) / timed_steps / len(index)
     model.load_state_dict(initial)
