@@ -133,11 +133,13 @@ PRESETS = {
     # Knowledge distillation from the model that ships in the package (fer.training.distill; alpha
     # and temperature as in DEFAULTS): +1.6 points in the 15-epoch ablation, and two one-hour runs
     # alone on the machine read 67.6% and 68.2% in 50-55 epochs, against 64.7-66.1% in 23-27 without
-    # it (docs/RESULTS.md, "Ablations").  fer.train
-    # drops this teacher on the synthetic faces; `--teacher none` trains without it.
+    # it (docs/RESULTS.md, "Ablations").  fer.train drops this teacher on the synthetic faces;
+    # `--teacher none` trains without it.
     # A slow day (fer.training.pace): fewer than 20 epochs in the hour cost more than a narrower
     # network does (the one-hour curves read 62.9% at 16 epochs, 66.1% at 27; 0.75x width cost 0.2
-    # points at 15 epochs), so below that floor the convolutions are narrowed until 20 fit.
+    # points at 15 epochs), so below that floor the convolutions are narrowed until 20 fit.  A
+    # 150-images/s hour (scaled to the budget) read 65.1% narrowed to 0.75x (25 epochs), 64.8% at full
+    # width (18): still 2.5 points under the hour at 440 images/s.
     "fast": {**CROP_CNN, "teacher": "bundled", "min_epochs": 20,
              "description": "the seed CNN's layers on random 40x40 crops with flips (a centre-crop layer in front "
                             "takes whole faces elsewhere), distilled from the bundled model, the seed-cnn recipe "
@@ -147,7 +149,7 @@ PRESETS = {
                                         "with flips, rotation and zoom; peak lr 4e-3; the epochs that fit 60 minutes"},
     # Two hours as one two-hour run of the fast recipe, distilled: 100 epochs in 106 minutes read
     # 68.8% (69.1% with ten crops), against 66.6% (68.0%) for 49 epochs without the teacher and
-    # 68.6% for two distilled one-hour runs ensembled (docs/RESULTS.md, "Two hours").  RECIPE's
+    # 68.6% for two distilled one-hour runs ensembled (docs/RESULTS.md, "`best`").  RECIPE's
     # cap of 60 epochs would stop it after an hour at this machine's pace, hence 100.
     "best": {
         **CROP_CNN,
