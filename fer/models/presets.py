@@ -139,7 +139,7 @@ PRESETS = {
     # network does (the one-hour curves read 62.9% at 16 epochs, 66.1% at 27; 0.75x width cost 0.2
     # points at 15 epochs), so below that floor the convolutions are narrowed until 20 fit.  A
     # 150-images/s hour (scaled to the budget) read 65.1% narrowed to 0.75x (25 epochs), 64.8% at full
-    # width (18): still 2.5 points under the hour at 440 images/s.
+    # width (18): still 2.5-3 points under the hour at 440 images/s.
     "fast": {**CROP_CNN, "teacher": "bundled", "min_epochs": 20,
              "description": "the seed CNN's layers on random 40x40 crops with flips (a centre-crop layer in front "
                             "takes whole faces elsewhere), distilled from the bundled model, the seed-cnn recipe "
