@@ -78,7 +78,9 @@ with `--dry-run`):
   (`python -m fer.evaluate RUN --tta ...`), the training accuracy of the last epoch (how far the
   run is from overfitting), and macro F1 (what class weighting aims at);
 - **winners confirmed** at full length: the adopted changes together, in the 60-minute (`fast`)
-  and 120-minute (`best`) budgets, two seeds each, with their curves in `docs/runs/`.
+  and 120-minute (`best`) budgets, with their curves in `docs/runs/`; `fast` on two seeds alone
+  on the machine (and four side by side), `best` on one (its second two hours went to a third
+  generation, a student of it).
 
 ### A slow day
 
